@@ -1,0 +1,1 @@
+"""PlusAlpha: risk-targeted fixed-income ETF model portfolios."""

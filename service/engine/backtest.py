@@ -1,0 +1,205 @@
+"""Monthly, strictly out-of-sample backtests of the model portfolios.
+
+The portfolio held in month m is built at the last trading day of month m-1 from data up to and
+including that day only: the risk model, the signal and the drifted previous holdings all read
+``prices.loc[:date]``. It is then held, without trading, to the last trading day of month m.
+
+A month's net return is ``(1 - cost) * (1 + gross) * (1 - annual_fee / 12) - 1``, where ``gross``
+is the buy-and-hold return of the new weights over the month and ``cost`` is half the bid/ask
+spread paid on every weight traded at the rebalance (from the previous month's drifted weights;
+the first rebalance pays to build the portfolio from cash).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from .analytics import ITD_START
+from .data import MarketData
+from .models import MODELS, ModelSpec
+from .optimize import optimize_portfolio
+from .risk import RiskModel, estimate_risk
+from .signals import SIGNALS
+
+
+@dataclass(frozen=True)
+class Rebalance:
+    """A portfolio built at ``date`` (the last day of data it used).
+
+    ``weights`` is indexed by ticker, holds only positive weights and sums to one; ``bid_ask``
+    is the weighted bid/ask spread of those holdings.
+    """
+
+    date: pd.Timestamp
+    weights: pd.Series
+    status: str
+    target_volatility: float
+    ex_ante_volatility: float
+    bid_ask: float
+
+
+@dataclass(frozen=True)
+class Backtest:
+    """Every rebalance of a model and its monthly net returns (indexed by ``pd.Period``)."""
+
+    model: ModelSpec
+    rebalances: list[Rebalance]
+    returns: pd.Series
+
+
+def rebalance_dates(prices: pd.DataFrame, first_month: pd.Period = ITD_START) -> pd.DatetimeIndex:
+    """The last trading day of each complete month, from the month before ``first_month``.
+
+    The last month of the data counts only when the data reaches its last business day.
+    """
+    days = prices.index
+    month_ends = days.to_series().groupby(days.to_period("M")).max()
+    if days[-1] != pd.offsets.BMonthEnd().rollforward(days[-1]):
+        month_ends = month_ends.iloc[:-1]
+    return pd.DatetimeIndex(month_ends[month_ends.index >= first_month - 1].to_numpy())
+
+
+def run_backtests(
+    data: MarketData, model_ids: Iterable[str] | None = None, progress: bool = False
+) -> dict[str, Backtest]:
+    """Backtest several models over the same dates, sharing one risk model per date.
+
+    Parameters
+    ----------
+    data : MarketData
+        Securities and daily levels. Only data up to each rebalance date is read for it.
+    model_ids : iterable of str, optional
+        Ids of ``MODELS``; all of them by default.
+    progress : bool
+        Show a progress bar on standard error.
+    """
+    specs = [MODELS[m] for m in (model_ids or MODELS)]
+    dates = rebalance_dates(data.prices)
+    if len(dates) < 2:
+        raise ValueError("the data holds no complete month after December 2015 to backtest")
+    returns = data.returns()
+    etfs = data.etfs.index
+    books = {spec.id: _Book(spec, data) for spec in specs}
+    for date in tqdm(dates, desc="backtest", unit="month", disable=not progress):
+        levels = data.prices.loc[:date]
+        risk = estimate_risk(returns.loc[:date, etfs])
+        for book in books.values():
+            book.rebalance(date, levels, risk)
+    return {spec.id: books[spec.id].result() for spec in specs}
+
+
+def run_backtest(data: MarketData, model_id: str, progress: bool = False) -> Backtest:
+    """Backtest one model; see ``run_backtests``."""
+    return run_backtests(data, [model_id], progress)[model_id]
+
+
+class _Book:
+    """The running state of one model's backtest: holdings, rebalances and returns."""
+
+    def __init__(self, spec: ModelSpec, data: MarketData) -> None:
+        self.spec = spec
+        self.universe = spec.universe.select(data.securities)
+        self.sectors = data.securities["sector"]
+        self.bid_ask = data.securities["bid_ask"]
+        self.rebalances: list[Rebalance] = []
+        self.months: list[pd.Period] = []
+        self.returns: list[float] = []
+        self.pending_cost = 0.0
+
+    def rebalance(self, date: pd.Timestamp, levels: pd.DataFrame, risk: RiskModel) -> None:
+        """Close the month ending at ``date`` and build the next portfolio from ``levels``."""
+        drifted = self.close_month(date, levels) if self.rebalances else pd.Series(dtype=float)
+        tickers, covariance = risk.subset(self.universe)
+        if self.spec.benchmark not in risk.tickers or len(tickers) == 0:
+            raise ValueError(
+                f"{self.spec.id}: no history for benchmark {self.spec.benchmark} or its universe "
+                f"at {date:%Y-%m-%d}"
+            )
+        target = self.spec.risk_multiplier * risk.volatility(self.spec.benchmark)
+        expected = SIGNALS[self.spec.signal](levels, tickers).to_numpy()
+        if self.spec.algorithm == "trend_rule":
+            weights, status = trend_rule(expected, covariance, target), "trend_rule"
+        else:
+            weights, status = self.optimized(tickers, expected, covariance, target, drifted)
+        held = pd.Series(weights, index=tickers)
+        held = held[held > 0]
+        traded = held.sub(drifted, fill_value=0.0).abs()
+        self.pending_cost = float((traded * self.bid_ask.reindex(traded.index)).sum() / 2)
+        volatility = float(np.sqrt(weights @ covariance @ weights))
+        spread = float(held @ self.bid_ask.reindex(held.index))
+        self.rebalances.append(Rebalance(date, held, status, target, volatility, spread))
+
+    def optimized(self, tickers, expected, covariance, target, drifted):
+        """Weights and status of the optimizer under the model's caps and turnover penalty."""
+        codes, sectors = pd.factorize(self.sectors.reindex(tickers))
+        result = optimize_portfolio(
+            expected, covariance, target,
+            upper_bounds=self.spec.max_position,
+            groups=codes,
+            group_caps=np.full(len(sectors), self.spec.max_sector),
+            previous_weights=drifted.reindex(tickers, fill_value=0.0).to_numpy(),
+            turnover_penalty=self.spec.turnover_penalty,
+        )
+        return result.weights, result.status
+
+    def close_month(self, date: pd.Timestamp, levels: pd.DataFrame) -> pd.Series:
+        """Record the net return of the month ending at ``date``; return the drifted weights."""
+        last = self.rebalances[-1]
+        start = levels.loc[last.date, last.weights.index]
+        growth = levels.loc[date, last.weights.index] / start
+        value = last.weights * growth
+        gross = float(value.sum()) - 1
+        net = (1 - self.pending_cost) * (1 + gross) * (1 - self.spec.annual_fee / 12) - 1
+        self.months.append(date.to_period("M"))
+        self.returns.append(net)
+        return value / value.sum()
+
+    def result(self) -> Backtest:
+        """The finished backtest. The last rebalance is the portfolio to hold next."""
+        returns = pd.Series(self.returns, index=pd.PeriodIndex(self.months, freq="M"), name="return")
+        return Backtest(self.spec, self.rebalances, returns)
+
+
+def trend_rule(expected: np.ndarray, covariance: np.ndarray, target: float) -> np.ndarray:
+    """The active benchmark indices' transparent rule.
+
+    Hold the ETFs with a positive trend in inverse-volatility weights, then blend them with the
+    least volatile ETF of the set so that the ex-ante volatility is at most ``target`` (and equal
+    to it when the trend portfolio alone is riskier). With no positive trend, hold the least
+    volatile ETF. No leverage: a trend portfolio below the target is held as it is.
+
+    Parameters
+    ----------
+    expected : np.ndarray
+        Trend signal, shape (n,).
+    covariance : np.ndarray
+        Annualized covariance, shape (n, n).
+    target : float
+        Target annualized volatility.
+
+    Returns
+    -------
+    np.ndarray
+        Weights, shape (n,), non-negative, summing to one.
+    """
+    vol = np.sqrt(np.diag(covariance))
+    anchor = np.zeros(len(vol))
+    anchor[np.argmin(vol)] = 1.0
+    risky = np.where(expected > 0, 1 / vol, 0.0)
+    if risky.sum() == 0:
+        return anchor
+    risky /= risky.sum()
+    # vol^2 of a*risky + (1-a)*anchor is quadratic in a: p a^2 + q a + r.
+    d = risky - anchor
+    p, q, r = d @ covariance @ d, 2 * d @ covariance @ anchor, anchor @ covariance @ anchor
+    if p + q + r <= target**2:
+        return risky
+    if r >= target**2:
+        return anchor
+    share = (-q + np.sqrt(q * q - 4 * p * (r - target**2))) / (2 * p)
+    return share * risky + (1 - share) * anchor

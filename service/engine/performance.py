@@ -1,0 +1,81 @@
+"""The performance table: every model and passive benchmark, as of a month.
+
+Rows are the nine models (group ``model`` or ``active_benchmark``) and the seven passive
+benchmark indices (group ``passive_benchmark``); columns are ``TABLE_COLUMNS``. The definitions
+of the statistics are in ``service.engine.analytics``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .analytics import ITD_START, PERIOD_COLUMNS, STATISTIC_COLUMNS, monthly_returns
+from .analytics import period_returns, statistics
+from .backtest import Backtest, rebalance_dates, run_backtests
+from .data import MarketData
+from .models import AGG_INDEX, PASSIVE_BENCHMARKS
+
+SEED_COLUMNS = ("model_id", "name", "group", *PERIOD_COLUMNS, "alpha_agg", "beta_agg",
+                "corr_agg", "bid_ask")
+TABLE_COLUMNS = (*SEED_COLUMNS, *(c for c in STATISTIC_COLUMNS if c not in SEED_COLUMNS))
+RISK_FREE = "BIL"
+
+
+def last_complete_month(data: MarketData) -> pd.Period:
+    """The latest month whose last trading day is in the data."""
+    return rebalance_dates(data.prices)[-1].to_period("M")
+
+
+def truncate(data: MarketData, as_of: pd.Period) -> MarketData:
+    """The data up to the end of ``as_of``: what was known then."""
+    prices = data.prices.loc[: as_of.end_time]
+    return MarketData(securities=data.securities, prices=prices, metadata=data.metadata)
+
+
+def performance_table(
+    data: MarketData, as_of: pd.Period | None = None, progress: bool = False
+) -> pd.DataFrame:
+    """The table of ``TABLE_COLUMNS``, one row per model and passive benchmark.
+
+    Parameters
+    ----------
+    data : MarketData
+        The full history; it is cut at the end of ``as_of`` before anything is computed.
+    as_of : pd.Period, optional
+        The month of the table; the last complete month of the data by default.
+    """
+    latest = last_complete_month(data)
+    as_of = latest if as_of is None else as_of
+    if as_of > latest or as_of < ITD_START:
+        raise ValueError(
+            f"as-of month {as_of} is outside the data: it must be between {ITD_START} and {latest}"
+        )
+    data = truncate(data, as_of)
+    index_returns = monthly_returns(data.prices)
+    agg = index_returns[AGG_INDEX][ITD_START:as_of]
+    risk_free = index_returns[RISK_FREE] if RISK_FREE in index_returns else None
+    rows = [
+        backtest_row(backtest, agg, risk_free, as_of)
+        for backtest in run_backtests(data, progress=progress).values()
+    ]
+    for benchmark in PASSIVE_BENCHMARKS.values():
+        monthly = index_returns[benchmark.ticker][ITD_START:as_of]
+        rows.append({
+            "model_id": benchmark.id, "name": benchmark.name, "group": "passive_benchmark",
+            **period_returns(monthly, as_of), **statistics(monthly, agg, risk_free),
+            "bid_ask": np.nan,
+        })
+    return pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
+
+
+def backtest_row(
+    backtest: Backtest, agg: pd.Series, risk_free: pd.Series | None, as_of: pd.Period
+) -> dict:
+    """One model's row: period returns, statistics and the bid/ask of its current portfolio."""
+    return {
+        "model_id": backtest.model.id, "name": backtest.model.name, "group": backtest.model.group,
+        **period_returns(backtest.returns, as_of),
+        **statistics(backtest.returns, agg, risk_free),
+        "bid_ask": backtest.rebalances[-1].bid_ask,
+    }
