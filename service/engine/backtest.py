@@ -88,8 +88,12 @@ def run_backtests(
     for date in tqdm(dates, desc="backtest", unit="month", disable=not progress):
         levels = data.prices.loc[:date]
         risk = estimate_risk(returns.loc[:date, etfs])
+        signals = {
+            name: SIGNALS[name](levels, risk.tickers) for name in {s.signal for s in specs}
+        }
+        closes = levels.iloc[-1]
         for book in books.values():
-            book.rebalance(date, levels, risk)
+            book.rebalance(date, closes, risk, signals[book.spec.signal])
     return {spec.id: books[spec.id].result() for spec in specs}
 
 
@@ -110,10 +114,19 @@ class _Book:
         self.months: list[pd.Period] = []
         self.returns: list[float] = []
         self.pending_cost = 0.0
+        self.multiplier: float | None = None
+        self.closes = pd.Series(dtype=float)
 
-    def rebalance(self, date: pd.Timestamp, levels: pd.DataFrame, risk: RiskModel) -> None:
-        """Close the month ending at ``date`` and build the next portfolio from ``levels``."""
-        drifted = self.close_month(date, levels) if self.rebalances else pd.Series(dtype=float)
+    def rebalance(
+        self, date: pd.Timestamp, closes: pd.Series, risk: RiskModel, signal: pd.Series
+    ) -> None:
+        """Close the month ending at ``date`` and build the next portfolio.
+
+        ``closes`` are the levels on ``date``; ``risk`` and ``signal`` (expected returns of the
+        risk model's tickers) were estimated from data up to ``date``.
+        """
+        drifted = self.close_month(date, closes) if self.rebalances else pd.Series(dtype=float)
+        self.closes = closes
         tickers, covariance = risk.subset(self.universe)
         if self.spec.benchmark not in risk.tickers or len(tickers) == 0:
             raise ValueError(
@@ -121,7 +134,7 @@ class _Book:
                 f"at {date:%Y-%m-%d}"
             )
         target = self.spec.risk_multiplier * risk.volatility(self.spec.benchmark)
-        expected = SIGNALS[self.spec.signal](levels, tickers).to_numpy()
+        expected = signal[tickers].to_numpy()
         if self.spec.algorithm == "trend_rule":
             weights, status = trend_rule(expected, covariance, target), "trend_rule"
         else:
@@ -135,8 +148,13 @@ class _Book:
         self.rebalances.append(Rebalance(date, held, status, target, volatility, spread))
 
     def optimized(self, tickers, expected, covariance, target, drifted):
-        """Weights and status of the optimizer under the model's caps and turnover penalty."""
+        """Weights and status of the optimizer under the model's caps and turnover penalty.
+
+        Last month's solution and price of risk warm-start the solver: consecutive months are
+        close, so few active-set changes separate them.
+        """
         codes, sectors = pd.factorize(self.sectors.reindex(tickers))
+        last = self.rebalances[-1].weights if self.rebalances else pd.Series(dtype=float)
         result = optimize_portfolio(
             expected, covariance, target,
             upper_bounds=self.spec.max_position,
@@ -144,15 +162,17 @@ class _Book:
             group_caps=np.full(len(sectors), self.spec.max_sector),
             previous_weights=drifted.reindex(tickers, fill_value=0.0).to_numpy(),
             turnover_penalty=self.spec.turnover_penalty,
+            initial_weights=last.reindex(tickers, fill_value=0.0).to_numpy(),
+            initial_multiplier=self.multiplier,
         )
+        self.multiplier = result.multiplier
         return result.weights, result.status
 
-    def close_month(self, date: pd.Timestamp, levels: pd.DataFrame) -> pd.Series:
+    def close_month(self, date: pd.Timestamp, closes: pd.Series) -> pd.Series:
         """Record the net return of the month ending at ``date``; return the drifted weights."""
         last = self.rebalances[-1]
-        start = levels.loc[last.date, last.weights.index]
-        growth = levels.loc[date, last.weights.index] / start
-        value = last.weights * growth
+        held = last.weights.index
+        value = last.weights * (closes[held] / self.closes[held])
         gross = float(value.sum()) - 1
         net = (1 - self.pending_cost) * (1 + gross) * (1 - self.spec.annual_fee / 12) - 1
         self.months.append(date.to_period("M"))

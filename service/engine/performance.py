@@ -44,6 +44,8 @@ def performance_table(
         The full history; it is cut at the end of ``as_of`` before anything is computed.
     as_of : pd.Period, optional
         The month of the table; the last complete month of the data by default.
+    progress : bool
+        Show a progress bar on standard error.
     """
     latest = last_complete_month(data)
     as_of = latest if as_of is None else as_of
@@ -52,13 +54,16 @@ def performance_table(
             f"as-of month {as_of} is outside the data: it must be between {ITD_START} and {latest}"
         )
     data = truncate(data, as_of)
+    backtests = run_backtests(data, progress=progress)
+    return assemble_table(data, backtests, as_of)
+
+
+def assemble_table(data: MarketData, backtests: dict[str, Backtest], as_of: pd.Period):
+    """The table from finished backtests and the data they ran on (cut at ``as_of``)."""
     index_returns = monthly_returns(data.prices)
     agg = index_returns[AGG_INDEX][ITD_START:as_of]
     risk_free = index_returns[RISK_FREE] if RISK_FREE in index_returns else None
-    rows = [
-        backtest_row(backtest, agg, risk_free, as_of)
-        for backtest in run_backtests(data, progress=progress).values()
-    ]
+    rows = [backtest_row(backtest, agg, risk_free, as_of) for backtest in backtests.values()]
     for benchmark in PASSIVE_BENCHMARKS.values():
         monthly = index_returns[benchmark.ticker][ITD_START:as_of]
         rows.append({

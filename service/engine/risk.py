@@ -1,4 +1,9 @@
-"""Risk model: shrunk covariance of daily returns over a trailing window.
+"""Risk model: shrunk covariance of weekly returns over a trailing two-year window.
+
+Weekly rather than daily returns: bond and credit ETF returns are autocorrelated over days
+(stale prices, persistent spread moves), so daily returns understate the risk a month-long
+holding actually bears, and understate it most for credit. Weeks are compounded from daily
+returns in blocks of five trading days ending on the estimation date.
 
 The estimator is Ledoit and Wolf's (2004, "Honey, I shrunk the sample covariance matrix")
 shrinkage of the sample covariance towards the constant-correlation matrix, with their optimal
@@ -13,8 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-WINDOW_DAYS = 252
-DAYS_PER_YEAR = 252
+PERIOD_DAYS = 5
+WINDOW_DAYS = 104 * PERIOD_DAYS
+PERIODS_PER_YEAR = 52
 
 
 @dataclass(frozen=True)
@@ -50,13 +56,15 @@ def estimate_risk(returns: pd.DataFrame, window: int = WINDOW_DAYS) -> RiskModel
         Daily returns, shape (n_days, n_series), NaN where a series has no data yet. Only rows up
         to the rebalance date may be passed: the estimate uses nothing else.
     window : int
-        Trailing days used. A series with any gap in the window is left out.
+        Trailing days used, a multiple of ``PERIOD_DAYS``. A series with any gap in the window
+        is left out.
     """
     recent = returns.iloc[-window:]
     complete = recent.columns[recent.notna().all().to_numpy() & (len(recent) == window)]
-    x = recent[complete].to_numpy()
-    covariance, shrinkage = constant_correlation_shrinkage(x)
-    return RiskModel(complete, covariance * DAYS_PER_YEAR, shrinkage)
+    daily = recent[complete].to_numpy()
+    weekly = np.prod(1 + daily.reshape(-1, PERIOD_DAYS, len(complete)), axis=1) - 1
+    covariance, shrinkage = constant_correlation_shrinkage(weekly)
+    return RiskModel(complete, covariance * PERIODS_PER_YEAR, shrinkage)
 
 
 def constant_correlation_shrinkage(x: np.ndarray) -> tuple[np.ndarray, float]:

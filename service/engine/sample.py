@@ -101,7 +101,7 @@ ANCHORS = {
 }
 FACTORS = ("level", "slope", "short", "ig", "hy", "mtg", "em", "breakeven", "dollar")
 # Daily noise of each factor in calm markets, and the correlation of the shocks.
-FACTOR_VOL = np.array([0.00045, 0.00030, 0.00002, 0.00020, 0.00090, 0.00025, 0.00060, 0.00025, 0.0035])
+FACTOR_VOL = np.array([0.00045, 0.00030, 0.00002, 0.00025, 0.00140, 0.00025, 0.00080, 0.00025, 0.0035])
 FACTOR_CORR = np.array([
     # level slope short  ig    hy    mtg   em    be    dollar
     [1.00, 0.35, 0.10, -0.30, -0.30, -0.10, -0.20, 0.45, 0.10],

@@ -6,7 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from service.engine.risk import constant_correlation_shrinkage, estimate_risk
+from service.engine.risk import (
+    PERIOD_DAYS,
+    WINDOW_DAYS,
+    constant_correlation_shrinkage,
+    estimate_risk,
+)
 
 
 def factor_returns(t: int, n: int, seed: int = 0) -> np.ndarray:
@@ -29,20 +34,32 @@ def test_shrinkage_fades_as_observations_grow():
     assert many < few
 
 
-def test_variances_are_kept_and_annualized():
-    x = factor_returns(252, 10)
+def test_variances_are_those_of_weekly_returns_annualized():
+    x = factor_returns(WINDOW_DAYS + 3, 10)
     returns = pd.DataFrame(x, columns=[f"T{i}" for i in range(10)])
     model = estimate_risk(returns)
-    sample_var = x.var(axis=0) * 252
+    last = x[-WINDOW_DAYS:]
+    weekly = np.prod(1 + last.reshape(-1, PERIOD_DAYS, 10), axis=1) - 1
+    sample_var = weekly.var(axis=0) * 52
     np.testing.assert_allclose(np.diag(model.covariance), sample_var, rtol=1e-12)
     assert model.volatility("T3") == pytest.approx(np.sqrt(sample_var[3]))
+
+
+def test_autocorrelated_returns_show_their_monthly_risk():
+    rng = np.random.default_rng(3)
+    shocks = rng.normal(0, 0.001, WINDOW_DAYS + 10)
+    trending = np.convolve(shocks, np.ones(5) / 2, mode="valid")[-WINDOW_DAYS:]
+    returns = pd.DataFrame({"TREND": trending, "NOISE": shocks[-WINDOW_DAYS:]})
+    model = estimate_risk(returns)
+    daily_estimate = trending.std() * np.sqrt(252)
+    assert model.volatility("TREND") > 1.5 * daily_estimate
 
 
 def test_series_without_a_full_window_are_left_out():
     x = factor_returns(300, 4)
     returns = pd.DataFrame(x, columns=["A", "B", "C", "D"])
     returns.loc[:100, "C"] = np.nan  # starts 199 days before the end: too short
-    model = estimate_risk(returns, window=252)
+    model = estimate_risk(returns, window=250)
     assert list(model.tickers) == ["A", "B", "D"]
     tickers, covariance = model.subset(["D", "C", "A"])
     assert list(tickers) == ["A", "D"] and covariance.shape == (2, 2)

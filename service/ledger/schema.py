@@ -1,0 +1,171 @@
+"""The ledger's tables, as SQLAlchemy 2 declarative classes.
+
+Every datetime column is a :class:`UTCDateTime`: callers pass timezone-aware datetimes and always
+get aware UTC datetimes back, on SQLite (which keeps no time zone) as on PostgreSQL.
+JSON columns use the generic ``JSON`` type (``json`` on PostgreSQL, text on SQLite): both keep
+the document's text, so floats written by ``repr`` come back bit for bit.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+SOURCES = ("worker", "push")
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utc_now() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A ``timestamp with time zone`` that stores UTC and always returns aware UTC datetimes.
+
+    Naive datetimes are refused on the way in: the ledger cannot know their zone.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """The value in UTC; naive (zone dropped) for SQLite, which cannot store a zone."""
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value!r}: the ledger needs timezone-aware datetimes")
+        in_utc = value.astimezone(UTC)
+        return in_utc.replace(tzinfo=None) if dialect.name == "sqlite" else in_utc
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """The stored value as an aware UTC datetime (a naive one is UTC by construction)."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    """The declarative base of every ledger table."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class ModelDefinition(Base):
+    """A model portfolio as published: its descriptive fields and the whole definition."""
+
+    __tablename__ = "model_definitions"
+
+    model_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    group: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str] = mapped_column(Text)
+    benchmark: Mapped[str] = mapped_column(String(100))
+    risk_multiplier: Mapped[float] = mapped_column(Float)
+    annual_fee: Mapped[float] = mapped_column(Float)
+    definition: Mapped[dict[str, Any]] = mapped_column(JSON)
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+
+
+class Rebalance(Base):
+    """One version of a model's weights: version n+1 supersedes version n from its effective date.
+
+    ``weights`` is the list of ``[ticker, weight]`` pairs sorted by ticker and ``content_hash``
+    the sha256 of its canonical JSON (see :func:`service.ledger.repository.weights_hash`).
+    """
+
+    __tablename__ = "rebalances"
+    __table_args__ = (
+        UniqueConstraint("model_id", "version"),
+        CheckConstraint("source IN ('worker', 'push')", name="source"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_id: Mapped[str] = mapped_column(ForeignKey("model_definitions.model_id"))
+    version: Mapped[int] = mapped_column(Integer)
+    as_of: Mapped[date] = mapped_column(Date)
+    effective_date: Mapped[date] = mapped_column(Date)
+    weights: Mapped[list[list[Any]]] = mapped_column(JSON)
+    source: Mapped[str] = mapped_column(String(20))
+    pushed_by: Mapped[str | None] = mapped_column(String(40))
+    note: Mapped[str | None] = mapped_column(Text)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+
+    @property
+    def weights_by_ticker(self) -> dict[str, float]:
+        """The weights as a ``{ticker: weight}`` dict, in ticker order."""
+        return {ticker: weight for ticker, weight in self.weights}
+
+
+class ApiKey(Base):
+    """An API key: only the sha256 of its secret is stored, plus a prefix to recognise it.
+
+    ``models`` is None for a key that may read every model.
+    """
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    tenant: Mapped[str] = mapped_column(String(200))
+    scopes: Mapped[list[str]] = mapped_column(JSON)
+    models: Mapped[list[str] | None] = mapped_column(JSON(none_as_null=True))
+    prefix: Mapped[str] = mapped_column(String(12))
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AuditEvent(Base):
+    """Something a key did (or that was done to a model), e.g. ``push`` or ``read_weights``."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    key_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    action: Mapped[str] = mapped_column(String(50))
+    model_id: Mapped[str | None] = mapped_column(String(100), index=True)
+    version: Mapped[int | None] = mapped_column(Integer)
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+
+
+class IdempotencyRecord(Base):
+    """The response given to a key's request carrying an ``Idempotency-Key``, to replay it."""
+
+    __tablename__ = "idempotency_records"
+
+    key_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    response: Mapped[Any] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
