@@ -1,4 +1,4 @@
-"""The engine commands of the ``plusalpha`` console script, registered on the app by ``init_app``."""
+"""The engine commands of the ``plusalpha`` console script, registered by ``init_app``."""
 
 from __future__ import annotations
 
@@ -35,7 +35,10 @@ def init_app(app: Flask) -> None:
 def data_option(command):
     """The ``--data DIR`` option shared by every engine command."""
     return click.option(
-        "--data", "data_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+        "--data",
+        "data_dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
         help="Data directory (securities and prices). Default: PLUSALPHA_DATA_DIR, else the "
         "generated sample universe.",
     )(command)
@@ -57,10 +60,16 @@ def show_progress() -> bool:
 
 
 @click.command("sample-data")
-@click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Directory to write securities.csv, prices.csv and metadata.json into.")
-@click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv",
-              show_default=True)
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory to write securities.csv, prices.csv and metadata.json into.",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True
+)
 def sample_data_command(out: Path, fmt: str) -> None:
     """Write the deterministic synthetic sample universe (not market data)."""
     data = sample_data()
@@ -83,10 +92,20 @@ def parse_month(ctx, param, value: str | None) -> pd.Period | None:
 
 
 @click.command("performance")
-@click.option("--as-of", "as_of", callback=parse_month, metavar="YYYY-MM",
-              help="Month of the table. Default: the last complete month of the data.")
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
-              show_default=True)
+@click.option(
+    "--as-of",
+    "as_of",
+    callback=parse_month,
+    metavar="YYYY-MM",
+    help="Month of the table. Default: the last complete month of the data.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+)
 @data_option
 @with_appcontext
 def performance_command(as_of: pd.Period | None, fmt: str, data_dir: Path | None) -> None:
@@ -109,32 +128,62 @@ def performance_command(as_of: pd.Period | None, fmt: str, data_dir: Path | None
 def render_table(table: pd.DataFrame, as_of: pd.Period, sample: bool) -> str:
     """The table in the newsletter's layout, grouped, in percent."""
     headers = [
-        "", as_of.strftime("%b %Y"), f"YTD {as_of.year}", "1-year", "3-year", "5-year",
-        "ITD 1/2016", "Alpha-AGG", "Beta-AGG", "Corr-AGG", "Bid/Ask", "Pos.mo", "Vol",
-        "Sharpe", "MaxDD", "Skew", "BetaVol",
+        "",
+        as_of.strftime("%b %Y"),
+        f"YTD {as_of.year}",
+        "1-year",
+        "3-year",
+        "5-year",
+        "ITD 1/2016",
+        "Alpha-AGG",
+        "Beta-AGG",
+        "Corr-AGG",
+        "Bid/Ask",
+        "Pos.mo",
+        "Vol",
+        "Sharpe",
+        "MaxDD",
+        "Skew",
+        "BetaVol",
     ]
     percent = ["month", "ytd", "one_year", "three_year", "five_year", "itd", "alpha_agg"]
     plain = ["beta_agg", "corr_agg"]
-    tail = ["positive_months", "volatility", "sharpe", "max_drawdown", "skewness",
-            "beta_volatility"]
+    tail = [
+        "positive_months",
+        "volatility",
+        "sharpe",
+        "max_drawdown",
+        "skewness",
+        "beta_volatility",
+    ]
 
     def cells(row) -> list[str]:
         out = [row["name"]]
         out += [_fmt(row[c], "{:.1%}") for c in percent]
         out += [_fmt(row[c], "{:.2f}") for c in plain]
         out.append(_fmt(row["bid_ask"], "{:.2%}"))
-        out += [_fmt(row[c], f) for c, f in zip(tail, ["{:.0%}", "{:.1%}", "{:.2f}", "{:.1%}",
-                                                        "{:.2f}", "{:.2f}"], strict=True)]
+        out += [
+            _fmt(row[c], f)
+            for c, f in zip(
+                tail, ["{:.0%}", "{:.1%}", "{:.2f}", "{:.1%}", "{:.2f}", "{:.2f}"], strict=True
+            )
+        ]
         return out
 
-    body = {group: [cells(r) for _, r in rows.iterrows()] for group, rows in table.groupby(
-        "group", sort=False)}
-    widths = [max(len(h), *(len(c[i]) for rows in body.values() for c in rows))
-              for i, h in enumerate(headers)]
+    body = {
+        group: [cells(r) for _, r in rows.iterrows()]
+        for group, rows in table.groupby("group", sort=False)
+    }
+    widths = [
+        max(len(h), *(len(c[i]) for rows in body.values() for c in rows))
+        for i, h in enumerate(headers)
+    ]
 
     def line(values) -> str:
-        return "  ".join(v.ljust(w) if i == 0 else v.rjust(w)
-                         for i, (v, w) in enumerate(zip(values, widths, strict=True)))
+        return "  ".join(
+            v.ljust(w) if i == 0 else v.rjust(w)
+            for i, (v, w) in enumerate(zip(values, widths, strict=True))
+        )
 
     lines = [line(headers)]
     for group, rows in body.items():
@@ -145,14 +194,18 @@ def render_table(table: pd.DataFrame, as_of: pd.Period, sample: bool) -> str:
 
 
 def _fmt(value, spec: str) -> str:
-    return "" if value is None or (isinstance(value, float) and np.isnan(value)) else spec.format(
-        value)
+    return (
+        ""
+        if value is None or (isinstance(value, float) and np.isnan(value))
+        else spec.format(value)
+    )
 
 
 @click.command("backtest")
 @click.argument("model_id", type=click.Choice(list(MODELS)), metavar="MODEL_ID")
-@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="json",
-              show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["csv", "json"]), default="json", show_default=True
+)
 @data_option
 @with_appcontext
 def backtest_command(model_id: str, fmt: str, data_dir: Path | None) -> None:
@@ -185,9 +238,11 @@ def backtest_csv(backtest: Backtest) -> pd.DataFrame:
     weight of every ticker the model ever held (0 where not held)."""
     weights = pd.DataFrame([r.weights for r in backtest.rebalances]).fillna(0.0)
     held = [r.date.to_period("M") + 1 for r in backtest.rebalances]
-    frame = pd.DataFrame({
-        "rebalance_date": [f"{r.date:%Y-%m-%d}" for r in backtest.rebalances],
-        "month": [str(m) for m in held],
-        "return": backtest.returns.reindex(pd.PeriodIndex(held, freq="M")).to_numpy(),
-    })
+    frame = pd.DataFrame(
+        {
+            "rebalance_date": [f"{r.date:%Y-%m-%d}" for r in backtest.rebalances],
+            "month": [str(m) for m in held],
+            "return": backtest.returns.reindex(pd.PeriodIndex(held, freq="M")).to_numpy(),
+        }
+    )
     return pd.concat([frame, weights.reset_index(drop=True)], axis=1)

@@ -11,7 +11,8 @@ from collections.abc import Mapping
 # name -> (Flask config key, default, meaning)
 VARIABLES = {
     "PLUSALPHA_DATA_DIR": (
-        "DATA_DIR", None,
+        "DATA_DIR",
+        None,
         "Data directory of securities and prices; the generated sample universe when unset.",
     ),
 }
@@ -20,4 +21,6 @@ VARIABLES = {
 def settings_from_env(environ: Mapping[str, str] | None = None) -> dict:
     """The Flask config values that the environment sets (defaults where it does not)."""
     environ = os.environ if environ is None else environ
-    return {key: environ.get(name, default) or default for name, (key, default, _) in VARIABLES.items()}
+    return {
+        key: environ.get(name, default) or default for name, (key, default, _) in VARIABLES.items()
+    }

@@ -29,7 +29,7 @@ def test_performance_csv_has_the_contract_columns_and_sixteen_rows(runner, data_
     assert tuple(rows[0]) == TABLE_COLUMNS
     assert [r["model_id"] for r in rows] == [*MODELS, *PASSIVE_BENCHMARKS]
     published = seed_table()
-    for row in rows[len(MODELS):]:
+    for row in rows[len(MODELS) :]:
         for column in PERIOD_COLUMNS:
             assert round(float(row[column]), 3) == published.loc[row["model_id"], column]
 
@@ -37,9 +37,17 @@ def test_performance_csv_has_the_contract_columns_and_sixteen_rows(runner, data_
 def test_performance_table_follows_the_newsletter_layout(runner, data_dir):
     result = runner.invoke(args=["performance", "--data", str(data_dir)])
     assert result.exit_code == 0, result.output
-    for text in ("Sep 2024", "YTD 2024", "ITD 1/2016", "Active Model Portfolios",
-                 "Active Benchmark Indices", "Passive Benchmark Indices", "AGG+ Baseline",
-                 "High Yield", "SAMPLE DATA"):
+    for text in (
+        "Sep 2024",
+        "YTD 2024",
+        "ITD 1/2016",
+        "Active Model Portfolios",
+        "Active Benchmark Indices",
+        "Passive Benchmark Indices",
+        "AGG+ Baseline",
+        "High Yield",
+        "SAMPLE DATA",
+    ):
         assert text in result.output
     assert "17.3%" in next(line for line in result.output.splitlines() if "Agg Index" in line)
 

@@ -30,8 +30,15 @@ from scipy import stats
 ITD_START = pd.Period("2016-01", "M")
 PERIOD_COLUMNS = ("month", "ytd", "one_year", "three_year", "five_year", "itd")
 STATISTIC_COLUMNS = (
-    "alpha_agg", "beta_agg", "corr_agg", "positive_months", "volatility", "sharpe",
-    "max_drawdown", "skewness", "beta_volatility",
+    "alpha_agg",
+    "beta_agg",
+    "corr_agg",
+    "positive_months",
+    "volatility",
+    "sharpe",
+    "max_drawdown",
+    "skewness",
+    "beta_volatility",
 )
 ROLLING_BETA_MONTHS = 12
 
@@ -83,7 +90,11 @@ def statistics(
     r, a = monthly.align(agg, join="inner")
     keep = r.notna() & a.notna()
     r, a = r[keep], a[keep]
-    rf = pd.Series(0.0, index=r.index) if risk_free is None else risk_free.reindex(r.index, fill_value=0.0)
+    rf = (
+        pd.Series(0.0, index=r.index)
+        if risk_free is None
+        else risk_free.reindex(r.index, fill_value=0.0)
+    )
     if len(r) < 3:
         return dict.fromkeys(STATISTIC_COLUMNS, np.nan)
     beta, intercept = np.polyfit(a.to_numpy(), r.to_numpy(), 1)
@@ -104,7 +115,9 @@ def statistics(
     }
 
 
-def rolling_beta(monthly: pd.Series, agg: pd.Series, months: int = ROLLING_BETA_MONTHS) -> pd.Series:
+def rolling_beta(
+    monthly: pd.Series, agg: pd.Series, months: int = ROLLING_BETA_MONTHS
+) -> pd.Series:
     """Beta to the Agg over each trailing window of ``months`` months."""
     covariance = monthly.rolling(months).cov(agg)
     return (covariance / agg.rolling(months).var()).dropna()

@@ -84,16 +84,18 @@ def run_backtests(
         raise ValueError("the data holds no complete month after December 2015 to backtest")
     returns = data.returns()
     etfs = data.etfs.index
-    books = {spec.id: _Book(spec, data) for spec in specs}
+    books = {spec.id: _Book(spec, data.etfs) for spec in specs}
     for date in tqdm(dates, desc="backtest", unit="month", disable=not progress):
         levels = data.prices.loc[:date]
         risk = estimate_risk(returns.loc[:date, etfs])
+        covered = etfs.get_indexer(risk.tickers)
         signals = {
-            name: SIGNALS[name](levels, risk.tickers) for name in {s.signal for s in specs}
+            name: SIGNALS[name](levels, risk.tickers).to_numpy()
+            for name in {s.signal for s in specs}
         }
-        closes = levels.iloc[-1]
+        closes = levels[etfs].iloc[-1].to_numpy()
         for book in books.values():
-            book.rebalance(date, closes, risk, signals[book.spec.signal])
+            book.rebalance(date, closes, risk, covered, signals[book.spec.signal])
     return {spec.id: books[spec.id].result() for spec in specs}
 
 
@@ -103,76 +105,103 @@ def run_backtest(data: MarketData, model_id: str, progress: bool = False) -> Bac
 
 
 class _Book:
-    """The running state of one model's backtest: holdings, rebalances and returns."""
+    """The running state of one model's backtest.
 
-    def __init__(self, spec: ModelSpec, data: MarketData) -> None:
+    Weights are dense vectors over the data's ETFs (``etfs``, in order), zero where not held.
+    """
+
+    def __init__(self, spec: ModelSpec, etfs: pd.DataFrame) -> None:
         self.spec = spec
-        self.universe = spec.universe.select(data.securities)
-        self.sectors = data.securities["sector"]
-        self.bid_ask = data.securities["bid_ask"]
+        self.tickers = etfs.index
+        self.in_universe = self.tickers.isin(spec.universe.select(etfs))
+        self.sector_codes, sectors = pd.factorize(etfs["sector"])
+        self.sector_caps = np.full(len(sectors), spec.max_sector)
+        self.bid_ask = etfs["bid_ask"].to_numpy()
+        self.benchmark = (
+            self.tickers.get_loc(spec.benchmark) if spec.benchmark in etfs.index else -1
+        )
+        self.weights = np.zeros(len(etfs))
+        self.closes = np.full(len(etfs), np.nan)
+        self.multiplier: float | None = None
+        self.pending_cost = 0.0
         self.rebalances: list[Rebalance] = []
         self.months: list[pd.Period] = []
         self.returns: list[float] = []
-        self.pending_cost = 0.0
-        self.multiplier: float | None = None
-        self.closes = pd.Series(dtype=float)
 
     def rebalance(
-        self, date: pd.Timestamp, closes: pd.Series, risk: RiskModel, signal: pd.Series
+        self,
+        date: pd.Timestamp,
+        closes: np.ndarray,
+        risk: RiskModel,
+        covered: np.ndarray,
+        signal: np.ndarray,
     ) -> None:
         """Close the month ending at ``date`` and build the next portfolio.
 
-        ``closes`` are the levels on ``date``; ``risk`` and ``signal`` (expected returns of the
-        risk model's tickers) were estimated from data up to ``date``.
+        ``closes`` are the ETFs' levels on ``date``; ``risk`` (whose tickers sit at positions
+        ``covered`` of the ETFs) and ``signal`` (expected returns of the risk model's tickers)
+        were estimated from data up to ``date``.
         """
-        drifted = self.close_month(date, closes) if self.rebalances else pd.Series(dtype=float)
+        drifted = self.close_month(date, closes) if self.rebalances else np.zeros(len(closes))
         self.closes = closes
-        tickers, covariance = risk.subset(self.universe)
-        if self.spec.benchmark not in risk.tickers or len(tickers) == 0:
+        eligible = self.in_universe[covered]
+        if not eligible.any() or self.benchmark not in covered:
             raise ValueError(
                 f"{self.spec.id}: no history for benchmark {self.spec.benchmark} or its universe "
                 f"at {date:%Y-%m-%d}"
             )
-        target = self.spec.risk_multiplier * risk.volatility(self.spec.benchmark)
-        expected = signal[tickers].to_numpy()
+        positions = covered[eligible]
+        local = np.flatnonzero(eligible)
+        covariance = risk.covariance[np.ix_(local, local)]
+        benchmark = int(np.flatnonzero(covered == self.benchmark)[0])
+        target = self.spec.risk_multiplier * float(np.sqrt(risk.covariance[benchmark, benchmark]))
+        expected = signal[local]
         if self.spec.algorithm == "trend_rule":
-            weights, status = trend_rule(expected, covariance, target), "trend_rule"
+            chosen, status = trend_rule(expected, covariance, target), "trend_rule"
         else:
-            weights, status = self.optimized(tickers, expected, covariance, target, drifted)
-        held = pd.Series(weights, index=tickers)
-        held = held[held > 0]
-        traded = held.sub(drifted, fill_value=0.0).abs()
-        self.pending_cost = float((traded * self.bid_ask.reindex(traded.index)).sum() / 2)
-        volatility = float(np.sqrt(weights @ covariance @ weights))
-        spread = float(held @ self.bid_ask.reindex(held.index))
-        self.rebalances.append(Rebalance(date, held, status, target, volatility, spread))
+            chosen, status = self.optimized(positions, expected, covariance, target, drifted)
+        weights = np.zeros(len(closes))
+        weights[positions] = chosen
+        self.pending_cost = float(np.abs(weights - drifted) @ self.bid_ask / 2)
+        self.weights = weights
+        held = np.flatnonzero(weights > 0)
+        self.rebalances.append(
+            Rebalance(
+                date,
+                pd.Series(weights[held], index=self.tickers[held]),
+                status,
+                target,
+                float(np.sqrt(chosen @ covariance @ chosen)),
+                float(weights @ self.bid_ask),
+            )
+        )
 
-    def optimized(self, tickers, expected, covariance, target, drifted):
+    def optimized(self, positions, expected, covariance, target, drifted):
         """Weights and status of the optimizer under the model's caps and turnover penalty.
 
         Last month's solution and price of risk warm-start the solver: consecutive months are
         close, so few active-set changes separate them.
         """
-        codes, sectors = pd.factorize(self.sectors.reindex(tickers))
-        last = self.rebalances[-1].weights if self.rebalances else pd.Series(dtype=float)
         result = optimize_portfolio(
-            expected, covariance, target,
+            expected,
+            covariance,
+            target,
             upper_bounds=self.spec.max_position,
-            groups=codes,
-            group_caps=np.full(len(sectors), self.spec.max_sector),
-            previous_weights=drifted.reindex(tickers, fill_value=0.0).to_numpy(),
+            groups=self.sector_codes[positions],
+            group_caps=self.sector_caps,
+            previous_weights=drifted[positions],
             turnover_penalty=self.spec.turnover_penalty,
-            initial_weights=last.reindex(tickers, fill_value=0.0).to_numpy(),
+            initial_weights=self.weights[positions],
             initial_multiplier=self.multiplier,
         )
         self.multiplier = result.multiplier
         return result.weights, result.status
 
-    def close_month(self, date: pd.Timestamp, closes: pd.Series) -> pd.Series:
+    def close_month(self, date: pd.Timestamp, closes: np.ndarray) -> np.ndarray:
         """Record the net return of the month ending at ``date``; return the drifted weights."""
-        last = self.rebalances[-1]
-        held = last.weights.index
-        value = last.weights * (closes[held] / self.closes[held])
+        held = self.weights > 0
+        value = np.zeros(len(closes))
+        value[held] = self.weights[held] * closes[held] / self.closes[held]
         gross = float(value.sum()) - 1
         net = (1 - self.pending_cost) * (1 + gross) * (1 - self.spec.annual_fee / 12) - 1
         self.months.append(date.to_period("M"))
@@ -181,7 +210,9 @@ class _Book:
 
     def result(self) -> Backtest:
         """The finished backtest. The last rebalance is the portfolio to hold next."""
-        returns = pd.Series(self.returns, index=pd.PeriodIndex(self.months, freq="M"), name="return")
+        returns = pd.Series(
+            self.returns, index=pd.PeriodIndex(self.months, freq="M"), name="return"
+        )
         return Backtest(self.spec, self.rebalances, returns)
 
 

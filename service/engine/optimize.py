@@ -127,8 +127,14 @@ def optimize_portfolio(
     OptimizationResult
     """
     problem = _Problem.build(
-        expected_returns, covariance, target_volatility, upper_bounds, groups, group_caps,
-        previous_weights, turnover_penalty,
+        expected_returns,
+        covariance,
+        target_volatility,
+        upper_bounds,
+        groups,
+        group_caps,
+        previous_weights,
+        turnover_penalty,
     )
     return problem.solve(initial_weights, initial_multiplier)
 
@@ -339,14 +345,20 @@ class _ActiveSet:
         return float(lam * (risk_gradient[free] @ direction) / volatility)
 
     def solve(
-        self, problem: _Problem, lam: float, linear: np.ndarray | None = None,
+        self,
+        problem: _Problem,
+        lam: float,
+        linear: np.ndarray | None = None,
         kappa: float | None = None,
     ) -> _ActiveSet:
         """Solve ``min 0.5 w'(lam S + 2 kappa I)w - c'w`` from this point; return the optimum."""
         kappa = problem.kappa if kappa is None else kappa
         c = (problem.mu if linear is None else linear) + 2 * kappa * problem.previous
         w, at_zero, at_upper, capped = (
-            self.w.copy(), self.at_zero.copy(), self.at_upper.copy(), self.capped.copy()
+            self.w.copy(),
+            self.at_zero.copy(),
+            self.at_upper.copy(),
+            self.capped.copy(),
         )
         sigma, groups, upper = problem.sigma, problem.groups, problem.upper
         gradient = lam * (sigma @ w) + 2 * kappa * w - c

@@ -10,14 +10,28 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .analytics import ITD_START, PERIOD_COLUMNS, STATISTIC_COLUMNS, monthly_returns
-from .analytics import period_returns, statistics
+from .analytics import (
+    ITD_START,
+    PERIOD_COLUMNS,
+    STATISTIC_COLUMNS,
+    monthly_returns,
+    period_returns,
+    statistics,
+)
 from .backtest import Backtest, rebalance_dates, run_backtests
 from .data import MarketData
 from .models import AGG_INDEX, PASSIVE_BENCHMARKS
 
-SEED_COLUMNS = ("model_id", "name", "group", *PERIOD_COLUMNS, "alpha_agg", "beta_agg",
-                "corr_agg", "bid_ask")
+SEED_COLUMNS = (
+    "model_id",
+    "name",
+    "group",
+    *PERIOD_COLUMNS,
+    "alpha_agg",
+    "beta_agg",
+    "corr_agg",
+    "bid_ask",
+)
 TABLE_COLUMNS = (*SEED_COLUMNS, *(c for c in STATISTIC_COLUMNS if c not in SEED_COLUMNS))
 RISK_FREE = "BIL"
 
@@ -62,15 +76,20 @@ def assemble_table(data: MarketData, backtests: dict[str, Backtest], as_of: pd.P
     """The table from finished backtests and the data they ran on (cut at ``as_of``)."""
     index_returns = monthly_returns(data.prices)
     agg = index_returns[AGG_INDEX][ITD_START:as_of]
-    risk_free = index_returns[RISK_FREE] if RISK_FREE in index_returns else None
+    risk_free = index_returns.get(RISK_FREE)
     rows = [backtest_row(backtest, agg, risk_free, as_of) for backtest in backtests.values()]
     for benchmark in PASSIVE_BENCHMARKS.values():
         monthly = index_returns[benchmark.ticker][ITD_START:as_of]
-        rows.append({
-            "model_id": benchmark.id, "name": benchmark.name, "group": "passive_benchmark",
-            **period_returns(monthly, as_of), **statistics(monthly, agg, risk_free),
-            "bid_ask": np.nan,
-        })
+        rows.append(
+            {
+                "model_id": benchmark.id,
+                "name": benchmark.name,
+                "group": "passive_benchmark",
+                **period_returns(monthly, as_of),
+                **statistics(monthly, agg, risk_free),
+                "bid_ask": np.nan,
+            }
+        )
     return pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
 
 
@@ -79,7 +98,9 @@ def backtest_row(
 ) -> dict:
     """One model's row: period returns, statistics and the bid/ask of its current portfolio."""
     return {
-        "model_id": backtest.model.id, "name": backtest.model.name, "group": backtest.model.group,
+        "model_id": backtest.model.id,
+        "name": backtest.model.name,
+        "group": backtest.model.group,
         **period_returns(backtest.returns, as_of),
         **statistics(backtest.returns, agg, risk_free),
         "bid_ask": backtest.rebalances[-1].bid_ask,

@@ -35,6 +35,7 @@ DAYS_PER_YEAR = 252
 # Anchor paths of the market state (decimal yields and spreads, log dollar index). Between
 # anchors the path is a Brownian bridge, so the anchors, taken from the shape of the real
 # 2013-2024 history, hold exactly and the noise in between is random.
+# fmt: off
 ANCHORS = {
     "level": [  # 10-year Treasury yield
         ("2013-01-02", 0.0185), ("2013-09-05", 0.0298), ("2014-12-31", 0.0217),
@@ -99,9 +100,13 @@ ANCHORS = {
         ("2023-07-14", np.log(100.0)), ("2024-09-30", np.log(100.8)),
     ],
 }
+# fmt: on
 FACTORS = ("level", "slope", "short", "ig", "hy", "mtg", "em", "breakeven", "dollar")
 # Daily noise of each factor in calm markets, and the correlation of the shocks.
-FACTOR_VOL = np.array([0.00045, 0.00030, 0.00002, 0.00025, 0.00140, 0.00025, 0.00080, 0.00025, 0.0035])
+# fmt: off
+FACTOR_VOL = np.array(
+    [0.00045, 0.00030, 0.00002, 0.00025, 0.00140, 0.00025, 0.00080, 0.00025, 0.0035]
+)
 FACTOR_CORR = np.array([
     # level slope short  ig    hy    mtg   em    be    dollar
     [1.00, 0.35, 0.10, -0.30, -0.30, -0.10, -0.20, 0.45, 0.10],
@@ -114,6 +119,7 @@ FACTOR_CORR = np.array([
     [0.45, 0.15, 0.00, -0.25, -0.30, -0.10, -0.25, 1.00, -0.15],
     [0.10, 0.00, 0.00, 0.20, 0.25, 0.05, 0.40, -0.15, 1.00],
 ])
+# fmt: on
 # Periods of stress: (start, end, multiplier of factor noise).
 STRESS = [
     ("2013-05-20", "2013-09-30", 1.5),
@@ -152,6 +158,7 @@ class Sector:
     bid_ask: tuple[float, float] = (0.0002, 0.0015)
 
 
+# fmt: off
 SECTORS = {
     s.name: s
     for s in [
@@ -222,15 +229,31 @@ SECTORS = {
                expense=(0.0020, 0.0045), bid_ask=(0.0003, 0.0025)),
     ]
 }
+# fmt: on
 # Sectors that the Bloomberg US Aggregate Index covers: IG, USD, taxable, fixed rate, over 1 year.
-AGG_SECTORS = frozenset({
-    "treasury_1_3y", "treasury_3_7y", "treasury_7_10y", "treasury_10_20y", "treasury_20y_plus",
-    "treasury_broad", "agency", "mbs", "cmbs", "abs", "aggregate", "ig_corp_short",
-    "ig_corp_intermediate", "ig_corp_long", "ig_corp_broad",
-})
+AGG_SECTORS = frozenset(
+    {
+        "treasury_1_3y",
+        "treasury_3_7y",
+        "treasury_7_10y",
+        "treasury_10_20y",
+        "treasury_20y_plus",
+        "treasury_broad",
+        "agency",
+        "mbs",
+        "cmbs",
+        "abs",
+        "aggregate",
+        "ig_corp_short",
+        "ig_corp_intermediate",
+        "ig_corp_long",
+        "ig_corp_broad",
+    }
+)
 
 # Real ETFs under their real tickers: (ticker, name, sector, duration, expense ratio, inception,
 # AUM in USD billions). Figures are approximate public facts as of 2024.
+# fmt: off
 REAL_ETFS = [
     ("AGG", "iShares Core U.S. Aggregate Bond ETF", "aggregate", 6.0, 0.0003, "2003-09-22", 120),
     ("BND", "Vanguard Total Bond Market ETF", "aggregate", 6.0, 0.0003, "2007-04-03", 120),
@@ -343,6 +366,7 @@ REAL_ETFS = [
      "2009-04-14", 4),
     ("ICVT", "iShares Convertible Bond ETF", "convertible", 2.5, 0.0020, "2015-06-02", 2),
 ]
+# fmt: on
 # ETFs that track a benchmark index of this universe rather than the factor model directly:
 # ticker -> (index ticker, daily tracking noise).
 TRACKERS = {
@@ -438,7 +462,9 @@ def sector_returns(sector: Sector, duration: float, factors: pd.DataFrame) -> np
     if sector.spread:
         spread = factors[sector.spread].to_numpy()
         carry = carry + sector.spread_multiple * spread
-        spread_duration = duration * sector.spread_duration if sector.rates else sector.spread_duration
+        spread_duration = (
+            duration * sector.spread_duration if sector.rates else sector.spread_duration
+        )
         price = price - spread_duration * np.diff(spread, prepend=spread[0])
     if sector.fx:
         dollar = factors["dollar"].to_numpy()
@@ -447,6 +473,7 @@ def sector_returns(sector: Sector, duration: float, factors: pd.DataFrame) -> np
 
 
 # The raw passive indices, as sector mixes: index ticker -> [(sector, duration, weight)].
+# fmt: off
 INDEX_MIXES = {
     "US-TREASURY": [("treasury_1_3y", 1.9, 0.3), ("treasury_3_7y", 4.8, 0.35),
                     ("treasury_7_10y", 7.3, 0.15), ("treasury_20y_plus", 16.0, 0.2)],
@@ -458,12 +485,17 @@ INDEX_MIXES = {
     "MBS": [("mbs", 5.9, 1.0)],
     "HIGH-YIELD": [("high_yield", 3.2, 1.0)],
 }
+# fmt: on
 AGG_MIX = {"US-TREASURY": 0.42, "GOVT-RELATED": 0.05, "CORPORATE": 0.25, "SECURITIZED": 0.28}
 # Sector and duration that the index rows of securities.csv carry.
 INDEX_SECTORS = {
-    "AGG-INDEX": ("aggregate", 6.1), "US-TREASURY": ("treasury_broad", 5.9),
-    "GOVT-RELATED": ("agency", 5.2), "CORPORATE": ("ig_corp_broad", 6.9),
-    "SECURITIZED": ("mbs", 5.8), "MBS": ("mbs", 5.9), "HIGH-YIELD": ("high_yield", 3.2),
+    "AGG-INDEX": ("aggregate", 6.1),
+    "US-TREASURY": ("treasury_broad", 5.9),
+    "GOVT-RELATED": ("agency", 5.2),
+    "CORPORATE": ("ig_corp_broad", 6.9),
+    "SECURITIZED": ("mbs", 5.8),
+    "MBS": ("mbs", 5.9),
+    "HIGH-YIELD": ("high_yield", 3.2),
 }
 
 
@@ -549,10 +581,15 @@ def calibrate_to_agg(
         corr = np.corrcoef(monthly, agg_monthly)[0, 1]
         beta = corr * monthly.std() / agg_monthly.std()
         scale, blend, loud = params
-        return np.array([
-            beta - target["beta_agg"], corr - target["corr_agg"],
-            0.01 * (scale - 1), 0.01 * blend, 0.01 * loud,
-        ])
+        return np.array(
+            [
+                beta - target["beta_agg"],
+                corr - target["corr_agg"],
+                0.01 * (scale - 1),
+                0.01 * blend,
+                0.01 * loud,
+            ]
+        )
 
     fit = least_squares(residuals, x0=[1.0, 0.0, 0.1], bounds=([0.2, -1.0, 0.0], [3.0, 1.0, 5.0]))
     return build(fit.x)
@@ -563,25 +600,37 @@ def etf_table(rng: np.random.Generator) -> pd.DataFrame:
     rows = []
     for ticker, name, sector, duration, expense, inception, aum in REAL_ETFS:
         spec = SECTORS[sector]
-        rows.append({
-            "ticker": ticker, "name": name, "kind": "etf", "sector": sector,
-            "ig": spec.ig, "duration": duration,
-            "expense_ratio": expense, "bid_ask": real_bid_ask(aum), "aum": aum * 1e9,
-            "inception": pd.Timestamp(inception),
-        })
+        rows.append(
+            {
+                "ticker": ticker,
+                "name": name,
+                "kind": "etf",
+                "sector": sector,
+                "ig": spec.ig,
+                "duration": duration,
+                "expense_ratio": expense,
+                "bid_ask": real_bid_ask(aum),
+                "aum": aum * 1e9,
+                "inception": pd.Timestamp(inception),
+            }
+        )
     for sector, spec in SECTORS.items():
         for k in range(1, spec.synthetic + 1):
             low, high = spec.durations
-            rows.append({
-                "ticker": f"Z{SYNTHETIC_SECTOR_CODES[sector]}{sector[:2].upper()}{k:02d}",
-                "name": f"Synthetic {spec.label} ETF {k:02d} (sample data)",
-                "kind": "etf", "sector": sector, "ig": spec.ig,
-                "duration": round(float(rng.uniform(low, high)), 2),
-                "expense_ratio": round(float(rng.uniform(*spec.expense)), 5),
-                "bid_ask": round(float(rng.uniform(*spec.bid_ask)), 5),
-                "aum": round(float(np.exp(rng.uniform(np.log(5e7), np.log(5e9)))), -5),
-                "inception": synthetic_inception(rng),
-            })
+            rows.append(
+                {
+                    "ticker": f"Z{SYNTHETIC_SECTOR_CODES[sector]}{sector[:2].upper()}{k:02d}",
+                    "name": f"Synthetic {spec.label} ETF {k:02d} (sample data)",
+                    "kind": "etf",
+                    "sector": sector,
+                    "ig": spec.ig,
+                    "duration": round(float(rng.uniform(low, high)), 2),
+                    "expense_ratio": round(float(rng.uniform(*spec.expense)), 5),
+                    "bid_ask": round(float(rng.uniform(*spec.bid_ask)), 5),
+                    "aum": round(float(np.exp(rng.uniform(np.log(5e7), np.log(5e9)))), -5),
+                    "inception": synthetic_inception(rng),
+                }
+            )
     return pd.DataFrame(rows).set_index("ticker")
 
 
@@ -601,10 +650,16 @@ def index_table() -> pd.DataFrame:
     """Metadata rows of the passive benchmark indices (``kind`` = ``index``)."""
     rows = [
         {
-            "ticker": b.ticker, "name": b.name, "kind": "index",
-            "sector": INDEX_SECTORS[b.ticker][0], "ig": INDEX_SECTORS[b.ticker][0] != "high_yield",
-            "duration": INDEX_SECTORS[b.ticker][1], "expense_ratio": 0.0, "bid_ask": 0.0,
-            "aum": 0.0, "inception": pd.Timestamp("1976-01-01"),
+            "ticker": b.ticker,
+            "name": b.name,
+            "kind": "index",
+            "sector": INDEX_SECTORS[b.ticker][0],
+            "ig": INDEX_SECTORS[b.ticker][0] != "high_yield",
+            "duration": INDEX_SECTORS[b.ticker][1],
+            "expense_ratio": 0.0,
+            "bid_ask": 0.0,
+            "aum": 0.0,
+            "inception": pd.Timestamp("1976-01-01"),
         }
         for b in PASSIVE_BENCHMARKS.values()
     ]
@@ -634,9 +689,8 @@ def etf_daily_returns(
             index, tracking = TRACKERS[ticker]
             gross = indices[index].to_numpy() + tracking * rng.standard_normal(n_days)
         else:
-            gross = (
-                sector_returns(spec, row["duration"], factors)
-                + spec.idio * (sector_shocks[row["sector"]] + rng.standard_normal(n_days))
+            gross = sector_returns(spec, row["duration"], factors) + spec.idio * (
+                sector_shocks[row["sector"]] + rng.standard_normal(n_days)
             )
         columns[ticker] = gross - row["expense_ratio"] / DAYS_PER_YEAR
     return pd.DataFrame(columns, index=factors.index)
@@ -648,4 +702,6 @@ def levels_from_returns(returns: pd.DataFrame, inception: pd.Series) -> pd.DataF
     first = started & ~np.vstack([np.zeros((1, started.shape[1]), bool), started[:-1]])
     growth = np.where(started & ~first, 1 + returns.to_numpy(), 1.0)
     levels = 100 * np.cumprod(growth, axis=0)
-    return pd.DataFrame(np.where(started, levels, np.nan), index=returns.index, columns=returns.columns)
+    return pd.DataFrame(
+        np.where(started, levels, np.nan), index=returns.index, columns=returns.columns
+    )

@@ -68,7 +68,7 @@ def test_a_month_return_is_the_held_weights_net_of_costs_and_fee(backtests, samp
     before, built = backtest.rebalances[50], backtest.rebalances[51]
     end = backtest.rebalances[52].date
     prices = sample.prices
-    held_growth = prices.loc[before.date:built.date, before.weights.index].iloc[[0, -1]]
+    held_growth = prices.loc[before.date : built.date, before.weights.index].iloc[[0, -1]]
     drifted = before.weights * (held_growth.iloc[1] / held_growth.iloc[0])
     drifted /= drifted.sum()
     traded = built.weights.sub(drifted, fill_value=0).abs()
@@ -97,8 +97,9 @@ def test_no_look_ahead_changing_the_future_leaves_the_past_bit_for_bit(
             assert before.date == after.date
             pd.testing.assert_series_equal(before.weights, after.weights, check_exact=True)
         months = original.returns[: cutoff.to_period("M")]
-        pd.testing.assert_series_equal(months, changed.returns[: cutoff.to_period("M")],
-                                       check_exact=True)
+        pd.testing.assert_series_equal(
+            months, changed.returns[: cutoff.to_period("M")], check_exact=True
+        )
         assert not original.rebalances[-1].weights.equals(changed.rebalances[-1].weights)
 
 
@@ -110,7 +111,8 @@ def test_trend_rule_blends_down_to_the_target_and_never_levers():
     assert np.sqrt(weights @ covariance @ weights) == pytest.approx(0.021)
     assert weights[0] > 0.625  # blended towards the least volatile ETF
     calm = trend_rule(expected, covariance, target=0.5)
-    np.testing.assert_allclose(calm, (1 / np.sqrt(np.diag(covariance))) / (1 / np.sqrt(
-        np.diag(covariance))).sum())
+    np.testing.assert_allclose(
+        calm, (1 / np.sqrt(np.diag(covariance))) / (1 / np.sqrt(np.diag(covariance))).sum()
+    )
     nothing = trend_rule(-expected, covariance, target=0.03)
     np.testing.assert_array_equal(nothing, [1.0, 0.0, 0.0])

@@ -39,9 +39,7 @@ def test_model_rows_are_complete(table):
     assert table.loc["agg-index", "beta_agg"] == pytest.approx(1.0)
 
 
-def test_an_earlier_as_of_is_the_table_that_month_would_have_shown(
-    small_sample, small_backtests
-):
+def test_an_earlier_as_of_is_the_table_that_month_would_have_shown(small_sample, small_backtests):
     earlier = performance_table(small_sample, pd.Period("2023-12", "M")).set_index("model_id")
     assert earlier.loc["agg-index", "ytd"] == pytest.approx(earlier.loc["agg-index", "one_year"])
     for model_id, backtest in small_backtests.items():

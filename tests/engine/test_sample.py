@@ -10,11 +10,52 @@ from service.engine.data import load_data
 from service.engine.models import AGG_SECTORS, PASSIVE_BENCHMARKS
 from service.engine.sample import SECTORS, sample_data
 
-WELL_KNOWN = (
-    "AGG BND HYG JNK LQD TLT IEF SHY MBB EMB TIP MUB BKLN GOVT IEI TLH VGSH VGIT VGLT BIL SGOV "
-    "SHV SCHP VTIP VMBS VCIT VCSH VCLT IGSB USIG FLOT MINT JPST USHY SHYG SRLN JAAA VWOB EMLC "
-    "VTEB BNDX BWX PFF CWB"
-).split()
+WELL_KNOWN = [  # fmt: skip
+    "AGG",
+    "BND",
+    "HYG",
+    "JNK",
+    "LQD",
+    "TLT",
+    "IEF",
+    "SHY",
+    "MBB",
+    "EMB",
+    "TIP",
+    "MUB",
+    "BKLN",
+    "GOVT",
+    "IEI",
+    "TLH",
+    "VGSH",
+    "VGIT",
+    "VGLT",
+    "BIL",
+    "SGOV",
+    "SHV",
+    "SCHP",
+    "VTIP",
+    "VMBS",
+    "VCIT",
+    "VCSH",
+    "VCLT",
+    "IGSB",
+    "USIG",
+    "FLOT",
+    "MINT",
+    "JPST",
+    "USHY",
+    "SHYG",
+    "SRLN",
+    "JAAA",
+    "VWOB",
+    "EMLC",
+    "VTEB",
+    "BNDX",
+    "BWX",
+    "PFF",
+    "CWB",
+]
 
 
 def test_universe_is_large_and_covers_every_sector(sample):
