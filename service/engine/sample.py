@@ -230,27 +230,6 @@ SECTORS = {
     ]
 }
 # fmt: on
-# Sectors that the Bloomberg US Aggregate Index covers: IG, USD, taxable, fixed rate, over 1 year.
-AGG_SECTORS = frozenset(
-    {
-        "treasury_1_3y",
-        "treasury_3_7y",
-        "treasury_7_10y",
-        "treasury_10_20y",
-        "treasury_20y_plus",
-        "treasury_broad",
-        "agency",
-        "mbs",
-        "cmbs",
-        "abs",
-        "aggregate",
-        "ig_corp_short",
-        "ig_corp_intermediate",
-        "ig_corp_long",
-        "ig_corp_broad",
-    }
-)
-
 # Real ETFs under their real tickers: (ticker, name, sector, duration, expense ratio, inception,
 # AUM in USD billions). Figures are approximate public facts as of 2024.
 # fmt: off
