@@ -1,0 +1,36 @@
+"""The Redis serving cache: versioned model-portfolio bodies and whole documents.
+
+Pure redis-py and the standard library: the API and the worker pass a client from
+:func:`make_redis` to the functions of :mod:`service.cache.store`. The layout is in
+:mod:`service.cache.keys`.
+"""
+
+from service.cache.connection import make_redis
+from service.cache.store import (
+    current_version,
+    flush_all,
+    get_document,
+    ping,
+    publish_version,
+    put_document,
+    read_body,
+    read_current,
+    read_meta,
+    version_in_force,
+    versions,
+)
+
+__all__ = [
+    "current_version",
+    "flush_all",
+    "get_document",
+    "make_redis",
+    "ping",
+    "publish_version",
+    "put_document",
+    "read_body",
+    "read_current",
+    "read_meta",
+    "version_in_force",
+    "versions",
+]

