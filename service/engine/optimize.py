@@ -171,7 +171,8 @@ class _Problem:
             raise ValueError("covariance must be symmetric")
         if not np.isfinite(target) or target <= 0:
             raise ValueError("target_volatility must be a positive number")
-        upper = _array(np.broadcast_to(1.0 if upper is None else upper, (n,)), "upper_bounds", (n,))
+        upper = np.asarray(1.0 if upper is None else upper, dtype=float)
+        upper = _array(np.full(n, upper) if upper.ndim == 0 else upper, "upper_bounds", (n,))
         if (upper < 0).any():
             raise ValueError("upper_bounds must be non-negative")
         upper = np.minimum(upper, 1.0)

@@ -1,0 +1,13 @@
+"""Version 1 of the API: every resource lives under ``/v1``."""
+
+from __future__ import annotations
+
+from flask_smorest import Api
+
+
+def register(api: Api) -> None:
+    """Register every resource's blueprint."""
+    from . import health, models, rebalances
+
+    for module in (health, models, rebalances):
+        api.register_blueprint(module.blp)

@@ -1,0 +1,30 @@
+"""GET /v1/health: the state of Redis and of the ledger, without a key."""
+
+from flask.views import MethodView
+from sqlalchemy import text
+
+from schemas.common import HealthSchema
+
+from ...cache import ping
+from ...extensions import get_redis, get_session
+from ..blueprint import Blueprint
+
+blp = Blueprint("health", __name__, url_prefix="/v1/health", description="Service health")
+
+
+@blp.route("")
+class Health(MethodView):
+    @blp.response(200, HealthSchema)
+    @blp.alt_response(503, schema=HealthSchema, description="A component is down")
+    def get(self):
+        """The state of Redis and of the ledger"""
+        redis = "ok" if ping(get_redis()) else "down"
+        try:
+            get_session().execute(text("SELECT 1"))
+            ledger = "ok"
+        except Exception:  # any failure of the database is "down", not a 500
+            ledger = "down"
+        healthy = redis == ledger == "ok"
+        return {"status": "ok" if healthy else "degraded", "redis": redis, "ledger": ledger}, (
+            200 if healthy else 503
+        )

@@ -1,0 +1,95 @@
+"""The one error shape: ``application/problem+json`` (RFC 9457) with the failing fields listed.
+
+Every failure, from a bad query parameter to an unexpected exception, leaves the service as::
+
+    {"type": "about:blank", "title": "Unprocessable Content", "status": 422,
+     "detail": "...", "errors": [{"field": "weights[0].weight", "in": "json",
+                                  "message": "Must be between 0 and 1."}]}
+
+Views raise ``fail(status, detail, field=...)``; validation errors of webargs/marshmallow and
+Werkzeug's HTTP errors are translated here. Stack traces never reach a client.
+"""
+
+from __future__ import annotations
+
+import json
+from http import HTTPStatus
+
+from flask import Flask, Response, current_app
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class Problem(HTTPException):
+    """An HTTP error with a detail and the fields at fault."""
+
+    def __init__(self, status: int, detail: str, errors: list[dict] | None = None, headers=None):
+        super().__init__(description=detail)
+        self.code = status
+        self.data = {"message": detail, "errors": errors or [], "headers": headers or {}}
+
+
+def fail(status: int, detail: str, *, field: str | None = None, location: str = "query"):
+    """Raise a problem; ``field`` names the input at fault."""
+    errors = [{"field": field, "in": location, "message": detail}] if field else []
+    raise Problem(status, detail, errors)
+
+
+def problem_response(
+    status: int, detail: str, errors: list[dict] | None = None, headers: dict | None = None
+) -> Response:
+    """The problem+json response."""
+    body = {
+        "type": "about:blank",
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        "errors": errors or [],
+    }
+    response = Response(json.dumps(body), status=status, mimetype=PROBLEM_JSON)
+    response.headers.update(headers or {})
+    return response
+
+
+def field_errors(messages: dict, location: str = "", prefix: str = "") -> list[dict]:
+    """Flatten webargs' nested ``{location: {field: [messages]}}`` into a list of fields."""
+    errors = []
+    for key, value in messages.items():
+        if not prefix and not location:
+            errors += field_errors(value, str(key))
+            continue
+        name = f"{prefix}[{key}]" if str(key).isdigit() else f"{prefix}.{key}" if prefix else key
+        if isinstance(value, dict):
+            errors += field_errors(value, location, str(name))
+        else:
+            for message in value if isinstance(value, list) else [value]:
+                errors.append({"field": str(name), "in": location, "message": str(message)})
+    return errors
+
+
+def handle_http_exception(error: HTTPException) -> Response:
+    data = getattr(error, "data", None) or {}
+    errors = data.get("errors")
+    if isinstance(errors, dict) or "messages" in data:
+        errors = field_errors(data.get("messages") or errors)
+    detail = data.get("message") or error.description or HTTPStatus(error.code).phrase
+    if errors and not data.get("message"):
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+    headers = dict(data.get("headers") or {})
+    if error.code == 405 and error.valid_methods:
+        headers["Allow"] = ", ".join(error.valid_methods)
+    return problem_response(error.code, detail, errors, headers)
+
+
+def handle_unexpected(error: Exception) -> Response:
+    if isinstance(error, HTTPException):
+        return handle_http_exception(error)
+    current_app.logger.exception("unexpected error")
+    return problem_response(500, InternalServerError.description)
+
+
+def init_app(app: Flask) -> None:
+    """Route every error to the problem+json shape (after flask-smorest's own handler)."""
+    app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(Exception, handle_unexpected)

@@ -1,0 +1,98 @@
+"""From the ledger to the serving cache: a version's document in every platform format.
+
+The worker, an internal push and ``plusalpha cache rebuild`` all publish through here, so a
+version is rendered the same way whoever publishes it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from functools import cache
+
+import pandas as pd
+
+from .cache import publish_version
+from .engine.data import load_data
+from .engine.models import MODELS, ModelSpec
+from .engine.sample import sample_data
+from .formats import FORMATS
+from .ledger import ModelDefinition, Rebalance, publish_definition
+
+
+@cache
+def securities_catalog(data_dir: str | None) -> pd.DataFrame:
+    """Name, sector and kind of every series of the configured data (or the sample)."""
+    data = sample_data() if data_dir is None else load_data(data_dir)
+    return data.securities[["name", "sector", "kind"]]
+
+
+def definition_document(spec: ModelSpec) -> dict:
+    """The model definition as published: everything that describes the model."""
+    document = dataclasses.asdict(spec)
+    universe = document.pop("universe")
+    document["universe"] = {
+        "tickers": list(universe["tickers"]) if universe["tickers"] else None,
+        "sectors": sorted(universe["sectors"]) if universe["sectors"] else None,
+        "ig_only": universe["ig_only"],
+        "min_aum": universe["min_aum"],
+    }
+    return document
+
+
+def publish_definitions(session) -> None:
+    """Record the engine's model definitions in the ledger (a no-op when unchanged)."""
+    for spec in MODELS.values():
+        publish_definition(
+            session,
+            spec.id,
+            spec.name,
+            spec.group,
+            spec.description,
+            spec.benchmark,
+            spec.risk_multiplier,
+            spec.annual_fee,
+            definition_document(spec),
+        )
+
+
+def weights_document(
+    definition: ModelDefinition, rebalance: Rebalance, catalog: pd.DataFrame
+) -> dict:
+    """The JSON document of one version, the source of every format."""
+    return {
+        "model_id": rebalance.model_id,
+        "name": definition.name,
+        "description": definition.description,
+        "version": rebalance.version,
+        "as_of": rebalance.as_of.isoformat(),
+        "effective_date": rebalance.effective_date.isoformat(),
+        "hash": rebalance.content_hash,
+        "weights": [
+            {
+                "ticker": ticker,
+                "name": str(catalog["name"].get(ticker, ticker)),
+                "sector": str(catalog["sector"].get(ticker, "unknown")),
+                "weight": weight,
+            }
+            for ticker, weight in rebalance.weights
+        ],
+    }
+
+
+def rendered_bodies(document: Mapping) -> dict[str, bytes]:
+    """The document rendered in every format, as stored in the cache."""
+    return {name: fmt.render(document).encode() for name, fmt in FORMATS.items()}
+
+
+def publish(redis, definition: ModelDefinition, rebalance: Rebalance, catalog) -> None:
+    """Render one version and publish it to the cache (its pointer moves only forward)."""
+    document = weights_document(definition, rebalance, catalog)
+    publish_version(
+        redis,
+        rebalance.model_id,
+        rebalance.version,
+        rebalance.effective_date,
+        rendered_bodies(document),
+        {"hash": rebalance.content_hash, "as_of": document["as_of"]},
+    )
