@@ -25,3 +25,19 @@ class HealthSchema(Schema):
     status = fields.String(metadata={"description": "ok, or degraded when a component is down"})
     redis = fields.String()
     ledger = fields.String()
+
+
+class FieldErrorSchema(Schema):
+    field = fields.String(metadata={"description": "The input at fault, e.g. weights[0].weight"})
+    location = fields.String(data_key="in", metadata={"description": "query, json, path, ..."})
+    message = fields.String()
+
+
+class ProblemSchema(Schema):
+    """RFC 9457 problem details, served as application/problem+json."""
+
+    type = fields.String()
+    title = fields.String()
+    status = fields.Integer()
+    detail = fields.String()
+    errors = fields.List(fields.Nested(FieldErrorSchema))

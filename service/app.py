@@ -2,19 +2,38 @@
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, send_from_directory
 from flask_smorest import Api
+from swagger_ui_bundle import swagger_ui_path
+
+from schemas.common import ProblemSchema
 
 from .config import ledger_url, settings_from_env
 
+DOCS_ASSETS = "/v1/docs/assets/"
 API_SETTINGS = {
     "API_TITLE": "PlusAlpha",
     "API_VERSION": "v1",
     "OPENAPI_VERSION": "3.0.3",
     "OPENAPI_URL_PREFIX": "/v1",
     "OPENAPI_JSON_PATH": "openapi.json",
-    "JSON_SORT_KEYS": False,
+    # Swagger UI from the swagger-ui-bundle package, served by us: the docs page fetches
+    # nothing from the internet.
+    "OPENAPI_SWAGGER_UI_PATH": "docs",
+    "OPENAPI_SWAGGER_UI_URL": DOCS_ASSETS,
+    "API_SPEC_OPTIONS": {
+        "components": {
+            "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer"}},
+        },
+        "security": [{"apiKey": []}],
+    },
 }
+
+
+class PlusAlphaApi(Api):
+    """flask-smorest's Api, documenting our problem+json error shape."""
+
+    ERROR_SCHEMA = ProblemSchema
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -38,7 +57,11 @@ def create_app(test_config: dict | None = None) -> Flask:
     extensions.init_app(
         app, open_sessions, lambda: make_redis(app.config["REDIS_URL"], app.config["VAR_DIR"])
     )
-    v1.register(Api(app))
+    v1.register(PlusAlphaApi(app))
+    app.add_url_rule(
+        f"{DOCS_ASSETS}<path:filename>", "docs_assets",
+        lambda filename: send_from_directory(swagger_ui_path, filename),
+    )
     errors.init_app(app)
     commands.init_app(app)
     operations.init_app(app)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 from flask import Flask, current_app
@@ -10,7 +11,7 @@ from flask.cli import AppGroup, with_appcontext
 
 from .auth import SCOPES
 from .engine.models import MODELS
-from .ledger import create_key
+from .ledger import create_key, key_for_secret
 from .worker.jobs import QUEUE, handles, rebuild_cache, run_due, scheduled_run
 
 cache_cli = AppGroup("cache", help="The Redis serving cache.")
@@ -48,6 +49,24 @@ def worker_command(once: bool) -> None:
 def cache_rebuild() -> None:
     """Refill the cache from the ledger."""
     click.echo(f"published {rebuild_cache(app_handles())} version(s) from the ledger")
+
+
+@keys_cli.command("demo")
+def keys_demo() -> None:
+    """Print the demo key kept under the var dir, creating it when missing or revoked."""
+    path = Path(current_app.config["VAR_DIR"]) / "demo-key"
+    with app_handles().sessions() as session:
+        secret = path.read_text().strip() if path.exists() else ""
+        key = key_for_secret(session, secret) if secret else None
+        if key is None or key.revoked_at is not None:
+            _, secret = create_key(
+                session, name="demo", tenant="demo", scopes=["models:read", "performance:read"]
+            )
+            session.commit()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(secret)
+            path.chmod(0o600)
+    click.echo(secret)
 
 
 @keys_cli.command("create")

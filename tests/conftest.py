@@ -20,6 +20,11 @@ def runner(app):
     return app.test_cli_runner()
 
 
+@pytest.fixture
+def client_app(app):
+    return app.test_client()
+
+
 @pytest.fixture(scope="session")
 def sample():
     """The generated sample universe (deterministic; built once per session)."""

@@ -28,17 +28,8 @@ SEED_VERSIONS = {
 }
 
 
-@pytest.fixture
-def api_app(tmp_path):
-    app = create_app(
-        {
-            "TESTING": True,
-            "VAR_DIR": str(tmp_path / "var"),
-            "DATABASE_URL": None,
-            "REDIS_URL": None,
-            "DATA_DIR": None,
-        }
-    )
+def seed(app) -> None:
+    """Publish the model definitions and ``SEED_VERSIONS`` to the app's ledger and cache."""
     with app.app_context():
         session = get_session()
         publish_definitions(session)
@@ -59,9 +50,21 @@ def api_app(tmp_path):
             session.commit()
             for row in rows:
                 publish(get_redis(), get_definition(session, model_id), row, catalog)
-    yield app
-    with app.app_context():
-        get_redis().shutdown(nosave=True) if hasattr(get_redis(), "shutdown") else None
+
+
+@pytest.fixture
+def api_app(tmp_path):
+    app = create_app(
+        {
+            "TESTING": True,
+            "VAR_DIR": str(tmp_path / "var"),
+            "DATABASE_URL": None,
+            "REDIS_URL": None,
+            "DATA_DIR": None,
+        }
+    )
+    seed(app)
+    return app
 
 
 @pytest.fixture
