@@ -69,7 +69,7 @@ def assert_feasible(result, mu, covariance, target, upper=1.0, groups=None, caps
     assert np.isfinite(w).all()
     assert (w >= 0).all()
     assert (w <= upper + 1e-12).all()
-    assert w.sum() == pytest.approx(1.0, abs=1e-9)
+    assert abs(w.sum() - 1.0) <= 1e-9
     if groups is not None:
         totals = np.bincount(groups, w, len(caps))
         assert (totals <= np.asarray(caps) + 1e-12).all()
@@ -85,7 +85,8 @@ def assert_feasible(result, mu, covariance, target, upper=1.0, groups=None, caps
 
 
 @pytest.fixture(scope="module")
-def EfficientFrontier():  # noqa: N802 - the class it returns
+def efficient_frontier():
+    """PyPortfolioOpt's EfficientFrontier class (the test extra); skips without it."""
     return pytest.importorskip("pypfopt").EfficientFrontier
 
 
@@ -100,7 +101,7 @@ PYPFOPT_CASES = [
 
 
 @pytest.mark.parametrize(("n", "u", "fraction"), PYPFOPT_CASES)
-def test_matches_pyportfolioopt_efficient_risk(EfficientFrontier, n, u, fraction):
+def test_matches_pyportfolioopt_efficient_risk(efficient_frontier, n, u, fraction):
     mu, covariance = factor_problem(n, np.random.default_rng(1000 + n))
     target = fraction * volatility(greedy_vertex(mu, u), covariance)
 
@@ -108,7 +109,7 @@ def test_matches_pyportfolioopt_efficient_risk(EfficientFrontier, n, u, fraction
     assert ours.status == "optimal"  # the target binds
     np.testing.assert_array_equal(max_return_at_risk(mu, covariance, target, u), ours.weights)
 
-    frontier = EfficientFrontier(mu, covariance, weight_bounds=(0, u))
+    frontier = efficient_frontier(mu, covariance, weight_bounds=(0, u))
     frontier.efficient_risk(target)
     theirs = float(mu @ frontier.weights)
 
@@ -134,13 +135,12 @@ def problems(draw):
     if bounds == "none":
         upper = None
     elif bounds == "scalar":
-        upper = draw(st.floats(1.0 / n, 1.0)) if n > 1 else 1.0
-        upper = max(upper, 1.0 / n + 1e-9)
+        upper = max(draw(st.floats(1.0 / n, 1.0)), 1.0 / n + 1e-9)
     else:
         upper = rng.uniform(0.0, 0.6, n)
         upper[rng.random(n) < 0.15] = 0.0
-        if upper.sum() < 1.0:
-            upper = np.minimum(upper * (1.2 / max(upper.sum(), 1e-3)) + 0.05, 1.0)
+        if upper.sum() < 1.2:
+            upper = np.minimum(upper + (1.2 - upper.sum()) / n, 1.0)
     kwargs = {"upper_bounds": upper}
     per_asset = np.broadcast_to(1.0 if upper is None else upper, (n,))
 
@@ -190,21 +190,10 @@ PROPERTY_SETTINGS = settings(
 def test_the_answer_satisfies_every_constraint(problem):
     mu, covariance, target, kwargs = problem
     result = optimize_portfolio(mu, covariance, target, **kwargs)
-    w = result.weights
     upper = 1.0 if kwargs.get("upper_bounds") is None else kwargs["upper_bounds"]
-    upper = np.broadcast_to(upper, w.shape)
-    assert np.isfinite(w).all()
-    assert (w >= 0).all()
-    assert (w <= upper + 1e-12).all()
-    assert abs(w.sum() - 1.0) <= 1e-9
-    if "groups" in kwargs:
-        totals = np.bincount(kwargs["groups"], w, len(kwargs["group_caps"]))
-        assert (totals <= kwargs["group_caps"] + 1e-12).all()
-    assert result.status in {"optimal", "unconstrained", "min_variance"}
-    if result.status != "min_variance":
-        assert volatility(w, covariance) <= target * (1 + 1e-9)
-    assert result.expected_return == pytest.approx(float(mu @ w), rel=1e-12, abs=1e-15)
-    assert result.volatility == pytest.approx(volatility(w, covariance), rel=1e-12, abs=1e-15)
+    assert_feasible(
+        result, mu, covariance, target, upper, kwargs.get("groups"), kwargs.get("group_caps")
+    )
 
 
 @PROPERTY_SETTINGS
@@ -241,8 +230,23 @@ def test_warm_starts_never_change_the_answer(problem, seed, data):
     warm = optimize_portfolio(
         mu, covariance, target, initial_weights=initial, initial_multiplier=multiplier, **kwargs
     )
-    assert warm.status == cold.status
-    assert warm.expected_return == pytest.approx(cold.expected_return, rel=1e-9, abs=1e-12)
+    # Any point with a volatility in [target * (1 - 1e-9), target] is an answer (the optimizer's
+    # VOLATILITY_TOLERANCE), so where the risk binds the return is only defined up to what that
+    # band of volatility buys: 1e-9 relative, plus 1e-9 times the frontier's elasticity.
+    tolerance = 1e-9 * abs(cold.expected_return) + 1e-12
+    if cold.status == "optimal":
+        inside = optimize_portfolio(mu, covariance, target * (1 - 1e-6), **kwargs)
+        tolerance += 2e-9 / 1e-6 * abs(cold.expected_return - inside.expected_return)
+    assert abs(warm.expected_return - cold.expected_return) <= tolerance
+
+    # The status too, unless the target sits (within that band) on the most rewarding or the
+    # least risky portfolio's volatility, where either neighbouring status is right, or the best
+    # returns are tied (see test_tied_returns_within_target_are_not_reported_as_binding).
+    riskiest = optimize_portfolio(mu, covariance, 10.0, **kwargs).volatility
+    least = optimize_portfolio(mu, covariance, 1e-12, **kwargs).volatility
+    on_an_edge = min(abs(riskiest - target), abs(least - target)) <= 2e-9 * target
+    if not on_an_edge and len(np.unique(mu)) == n:
+        assert warm.status == cold.status
 
 
 # ---------------------------------------------------------------------------------------------
@@ -342,10 +346,10 @@ def test_the_turnover_penalty_pulls_towards_the_previous_weights():
         )
         assert_feasible(result, mu, covariance, target, 0.2)
         distances.append(float(np.linalg.norm(result.weights - previous)))
-    assert all(a > b for a, b in zip(distances, distances[1:], strict=False)), distances
+    assert (np.diff(distances) < 0).all(), distances
 
 
-def test_group_caps_bind_and_match_pyportfolioopt(EfficientFrontier):
+def test_group_caps_bind_and_match_pyportfolioopt(efficient_frontier):
     rng = np.random.default_rng(21)
     n, u, caps = 60, 0.15, np.array([0.25, 0.4, 0.5, 0.6])
     mu, covariance = factor_problem(n, rng)
@@ -365,7 +369,7 @@ def test_group_caps_bind_and_match_pyportfolioopt(EfficientFrontier):
     assert largest_violation(capped.weights, covariance, target, u) <= 1e-8
     assert capped.expected_return < free.expected_return
 
-    frontier = EfficientFrontier(mu, covariance, weight_bounds=(0, u))
+    frontier = efficient_frontier(mu, covariance, weight_bounds=(0, u))
     frontier.add_sector_constraints(
         dict(enumerate(groups.tolist())), {}, dict(enumerate(caps.tolist()))
     )
@@ -379,39 +383,34 @@ def test_group_caps_bind_and_match_pyportfolioopt(EfficientFrontier):
 # Degenerate inputs
 
 
-def degenerate_cases():
+def degenerate_cases() -> dict:
+    """Name -> (expected returns, covariance, upper bounds)."""
     rng = np.random.default_rng(31)
     mu, covariance = factor_problem(12, rng, factors=2)
-    cases = {}
-    cases["all-returns-tied"] = (np.full(12, 0.03), covariance, 0.5, 0.2)
     tied = mu.copy()
     tied[[1, 4, 7]] = tied.max()
-    cases["best-returns-tied"] = (tied, covariance, 0.5, 0.2)
     zero_cap = np.full(12, 0.3)
     zero_cap[np.argmax(mu)] = 0.0
-    cases["best-asset-capped-at-zero"] = (mu, covariance, 0.5, zero_cap)
     loadings = rng.normal(0.0, 0.05, (12, 3))
-    cases["rank-3-covariance"] = (mu, loadings @ loadings.T, 0.5, 0.25)
-    twins = covariance.copy()
-    twins[1], twins[:, 1] = twins[0], twins[:, 0]
-    twins[1, 1] = twins[0, 0]
-    twin_mu = mu.copy()
-    twin_mu[1] = twin_mu[0]
-    cases["identical-twin-assets"] = (twin_mu, twins, 0.5, 0.2)
-    cash = covariance.copy()
-    cash[0], cash[:, 0] = 0.0, 0.0
-    cases["riskless-asset"] = (mu, cash, 0.5, 0.3)
-    cases["single-asset"] = (np.array([0.02]), np.array([[0.01]]), 0.05, 1.0)
-    return cases
+    twin = [0, 0, *range(2, 12)]  # asset 1 is a copy of asset 0
+    riskless = covariance.copy()
+    riskless[0], riskless[:, 0] = 0.0, 0.0
+    return {
+        "all-returns-tied": (np.full(12, 0.03), covariance, 0.2),
+        "best-returns-tied": (tied, covariance, 0.2),
+        "best-asset-capped-at-zero": (mu, covariance, zero_cap),
+        "rank-3-covariance": (mu, loadings @ loadings.T, 0.25),
+        "identical-twin-assets": (mu[twin], covariance[np.ix_(twin, twin)], 0.2),
+        "riskless-asset": (mu, riskless, 0.3),
+        "single-asset": (np.array([0.02]), np.array([[0.01]]), 1.0),
+    }
 
 
-@pytest.mark.parametrize("fraction", [0.05, 0.4, 2.0])
+@pytest.mark.parametrize("fraction", [0.02, 0.2, 1.0])
 @pytest.mark.parametrize("name", list(degenerate_cases()))
 def test_degenerate_inputs_do_not_break_it(name, fraction):
-    mu, covariance, riskiest_fraction, upper = degenerate_cases()[name]
-    target = (
-        fraction * riskiest_fraction * max(volatility(greedy_vertex(mu, upper), covariance), 0.01)
-    )
+    mu, covariance, upper = degenerate_cases()[name]
+    target = fraction * max(volatility(greedy_vertex(mu, upper), covariance), 0.01)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RiskTargetUnreachable)
         weights = max_return_at_risk(mu, covariance, target, upper)
@@ -420,6 +419,35 @@ def test_degenerate_inputs_do_not_break_it(name, fraction):
     assert_feasible(result, mu, covariance, target, upper)
     if name == "best-asset-capped-at-zero":
         assert result.weights[np.argmax(mu)] == 0.0
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=RuntimeError,
+    reason="optimizer bug: with a singular reduced Hessian the KKT solve returns a ~1e15 step "
+    "that a bound blocks at length 0; dropping that bound again cycles until RuntimeError",
+)
+def test_a_one_factor_covariance_does_not_break_it():
+    # Rank 1: the volatility of w is |b'w|, and hedged portfolios have none.
+    mu, b = np.array([0.07, 0.06, 0.03]), np.array([0.04, 0.02, -0.01])
+    result = optimize_portfolio(mu, np.outer(b, b), 0.026)
+    assert_feasible(result, mu, np.outer(b, b), 0.026)
+    assert result.status == "optimal"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="optimizer bug: with tied best returns the search brackets a jump in volatility at "
+    "lam ~ 1e-15, spends all MAX_SEARCH_STEPS and reports status 'optimal' below the target",
+)
+def test_tied_returns_within_target_are_not_reported_as_binding():
+    # Both assets return 5%; a 70/30 hedge of them is far inside the 6.5% target, so the risk
+    # constraint does not bind: any fully invested mix within the target is optimal.
+    covariance = np.array([[0.13**2, -0.9 * 0.13 * 0.07], [-0.9 * 0.13 * 0.07, 0.07**2]])
+    result = optimize_portfolio([0.05, 0.05], covariance, 0.065)
+    assert_feasible(result, np.array([0.05, 0.05]), covariance, 0.065)
+    assert result.expected_return == pytest.approx(0.05, abs=1e-15)
+    assert result.status == "unconstrained" or result.volatility >= 0.065 * (1 - 1e-9)
 
 
 # ---------------------------------------------------------------------------------------------
