@@ -1,6 +1,8 @@
 """Schemas of models, their weights and their rebalances."""
 
-from marshmallow import Schema, fields, validate
+import math
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from .common import PageQuerySchema, StrictSchema
 
@@ -83,3 +85,94 @@ class RebalanceListSchema(Schema):
 
 class RebalancePageQuerySchema(PageQuerySchema):
     pass
+
+
+# --- pushing a version ------------------------------------------------------------------------
+
+#: The ledger's ``idempotency_records.idempotency_key`` column is VARCHAR(200): a longer key
+#: would fail on PostgreSQL, so the API refuses it up front.
+IDEMPOTENCY_KEY_MAX = 200
+#: Visible ASCII, with inner spaces allowed (none leading or trailing); the length is checked
+#: apart, so that an empty value gets one message.
+PRINTABLE = r"^(?:[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?)?$"
+MAX_NOTE = 1000
+#: How far from 1 pushed weights may sum; the API rescales them to sum to 1 before recording,
+#: since the published formats need a sum within 1e-9.
+WEIGHT_SUM_TOLERANCE = 1e-6
+
+
+class FullMatch(validate.Regexp):
+    """A Regexp that must match the whole value (``$`` alone lets a final newline through)."""
+
+    def __call__(self, value: str) -> str:
+        if self.regex.fullmatch(value) is None:
+            raise ValidationError(self._format_error(value))
+        return value
+
+
+class IdempotencyHeaderSchema(Schema):
+    """The ``Idempotency-Key`` header (other headers are ignored)."""
+
+    idempotency_key = fields.String(
+        data_key="Idempotency-Key",
+        required=True,
+        validate=[
+            validate.Length(min=1, max=IDEMPOTENCY_KEY_MAX),
+            FullMatch(PRINTABLE, error="Must be printable ASCII characters."),
+        ],
+        metadata={
+            "description": f"1 to {IDEMPOTENCY_KEY_MAX} printable characters, unique per push; "
+            "a retry with the same key and body replays the first answer."
+        },
+    )
+
+
+class JSONNumber(fields.Float):
+    """A finite JSON number: strings such as ``"0.5"`` are refused, as are NaN and Infinity."""
+
+    def _validated(self, value):
+        if isinstance(value, str):
+            raise self.make_error("invalid", input=value)
+        return super()._validated(value)
+
+
+class PushWeightSchema(StrictSchema):
+    ticker = fields.String(required=True, validate=validate.Length(min=1, max=20))
+    weight = JSONNumber(
+        required=True,
+        validate=validate.Range(min=0, max=1),
+        metadata={"description": "A decimal in [0, 1]."},
+    )
+
+
+class PushSchema(StrictSchema):
+    """A version pushed by a key: its weights, in force from ``effective_date``."""
+
+    effective_date = fields.Date(
+        required=True,
+        metadata={"description": "The first day in force (YYYY-MM-DD); not before the latest's."},
+    )
+    weights = fields.List(
+        fields.Nested(PushWeightSchema),
+        required=True,
+        validate=validate.Length(min=1, error="At least one weight is required."),
+        metadata={"description": "Distinct ETF tickers whose weights sum to 1."},
+    )
+    note = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=MAX_NOTE))
+
+    @validates_schema
+    def distinct_tickers_summing_to_one(self, data: dict, **_kwargs) -> None:
+        seen: set[str] = set()
+        duplicates = {}
+        for index, item in enumerate(data["weights"]):
+            if item["ticker"] in seen:
+                duplicates[index] = {"ticker": [f"Duplicate ticker {item['ticker']}."]}
+            seen.add(item["ticker"])
+        if duplicates:
+            raise ValidationError({"weights": duplicates})
+        total = math.fsum(item["weight"] for item in data["weights"])
+        if abs(total - 1) > WEIGHT_SUM_TOLERANCE:
+            raise ValidationError(
+                f"The weights sum to {total!r}, not 1 (within {WEIGHT_SUM_TOLERANCE}).",
+                field_name="weights",
+            )

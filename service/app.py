@@ -59,7 +59,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     )
     v1.register(PlusAlphaApi(app))
     app.add_url_rule(
-        f"{DOCS_ASSETS}<path:filename>", "docs_assets",
+        f"{DOCS_ASSETS}<path:filename>",
+        "docs_assets",
         lambda filename: send_from_directory(swagger_ui_path, filename),
     )
     errors.init_app(app)

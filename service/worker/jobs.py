@@ -2,20 +2,30 @@
 
 Running a job twice adds nothing: a month already in the ledger (by its as-of date, for
 ``source='worker'``) is skipped.
+
+``run_due`` also publishes the performance figures of the backtests it ran, as cache documents
+(derived data: they are not in the ledger). ``performance`` is the table of
+``plusalpha performance`` (``{"as_of": "YYYY-MM", "rows": [...]}``, one row per model run and
+per passive benchmark, the columns ``TABLE_COLUMNS``, NaN as null) and ``performance.{model_id}``
+one model's ``{"model_id", "as_of", "statistics", "returns": [{"month", "return"}]}``.
 """
 
 from __future__ import annotations
 
+import json
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 
-from ..cache import flush_all, make_redis
+from ..cache import flush_all, get_document, make_redis, put_document
 from ..config import ledger_url, settings_from_env
-from ..engine.backtest import run_backtests
+from ..engine.backtest import Backtest, run_backtests
 from ..engine.data import MarketData, load_data
 from ..engine.models import MODELS
+from ..engine.performance import assemble_table, last_complete_month, truncate
 from ..engine.sample import sample_data
 from ..ledger import (
     add_rebalance,
@@ -29,6 +39,9 @@ from ..ledger import (
 from ..publishing import publish, publish_definitions, securities_catalog
 
 QUEUE = "plusalpha"
+PERFORMANCE_DOCUMENT = "performance"
+IDENTITY_COLUMNS = ("model_id", "name", "group")
+"""The columns of a table row that name it rather than measure it."""
 
 
 @dataclass
@@ -87,12 +100,90 @@ def run_due(h: Handles, model_ids=None, progress: bool = False) -> dict[str, lis
             for row in rows:
                 publish(h.redis, definition, row, catalog)
             added[model_id] = [row.version for row in rows]
+    publish_performance(h.redis, data, backtests)
     return added
 
 
+# --- performance documents ---------------------------------------------------------------------
+
+
+def model_performance_document(model_id: str) -> str:
+    """The name of the document of one model's statistics and monthly returns."""
+    return f"{PERFORMANCE_DOCUMENT}.{model_id}"
+
+
+def performance_document_names() -> list[str]:
+    """The names of every performance document the worker may publish."""
+    return [PERFORMANCE_DOCUMENT, *(model_performance_document(m) for m in MODELS)]
+
+
+def json_value(value):
+    """A table cell as JSON holds it: NaN as None, numpy numbers as Python ones."""
+    if isinstance(value, bool | str) or value is None:
+        return value
+    if hasattr(value, "item"):  # a numpy scalar
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def performance_documents(data: MarketData, backtests: Mapping[str, Backtest]) -> dict[str, dict]:
+    """The performance documents of finished backtests, by name.
+
+    The table is ``assemble_table`` as of the data's last complete month, on the data cut there:
+    the same rows and values as ``plusalpha performance`` would compute from this data.
+    """
+    as_of = last_complete_month(data)
+    table = assemble_table(truncate(data, as_of), dict(backtests), as_of)
+    rows = [
+        {column: json_value(value) for column, value in row.items()}
+        for row in table.to_dict(orient="records")
+    ]
+    month = str(as_of)
+    documents = {PERFORMANCE_DOCUMENT: {"as_of": month, "rows": rows}}
+    by_id = {row["model_id"]: row for row in rows}
+    for model_id, backtest in backtests.items():
+        documents[model_performance_document(model_id)] = {
+            "model_id": model_id,
+            "as_of": month,
+            "statistics": {k: v for k, v in by_id[model_id].items() if k not in IDENTITY_COLUMNS},
+            "returns": [
+                {"month": str(period), "return": json_value(value)}
+                for period, value in backtest.returns[:as_of].items()
+            ],
+        }
+    return documents
+
+
+def publish_performance(r, data: MarketData, backtests: Mapping[str, Backtest]) -> str:
+    """Store the performance documents in the cache, all in one transaction; the as-of month.
+
+    The table holds the models of ``backtests`` only: ``run_due`` for some models publishes a
+    table of those (plus the passive benchmarks).
+    """
+    documents = performance_documents(data, backtests)
+    pipe = r.pipeline(transaction=True)
+    for name, document in documents.items():
+        text = json.dumps(document, allow_nan=False, separators=(",", ":"))
+        put_document(pipe, name, text.encode("utf-8"))
+    pipe.execute()
+    return documents[PERFORMANCE_DOCUMENT]["as_of"]
+
+
 def rebuild_cache(h: Handles) -> int:
-    """Empty the cache and publish every version in the ledger again; the count published."""
+    """Empty the cache and publish every version in the ledger again; the count published.
+
+    The performance documents are not in the ledger and take a run of every backtest to
+    compute, so they are read before the flush and put back after it. If they are missing
+    (the cache was flushed or lost otherwise), ``plusalpha worker --once`` publishes them
+    again; meanwhile the API answers 503 with ``Retry-After``.
+    """
+    kept = {name: get_document(h.redis, name) for name in performance_document_names()}
     flush_all(h.redis)
+    for name, body in kept.items():
+        if body is not None:
+            put_document(h.redis, name, body)
     catalog = securities_catalog(h.data_dir)
     count = 0
     with h.sessions() as session:

@@ -7,7 +7,7 @@ from flask_smorest import Api
 
 def register(api: Api) -> None:
     """Register every resource's blueprint."""
-    from . import health, models, rebalances
+    from . import health, keys, models, performance, rebalances, trades
 
-    for module in (health, models, rebalances):
+    for module in (health, models, rebalances, trades, performance, keys):
         api.register_blueprint(module.blp)

@@ -1,17 +1,50 @@
-"""A model's versions: the list, newest first with a cursor, and one version."""
+"""A model's versions: the list, newest first with a cursor, one version, and a push.
+
+A push is idempotent by its ``Idempotency-Key`` header (per API key): the version, the
+response given and an audit event are recorded in one transaction, so a retry of the same
+request replays that response, while the same ``Idempotency-Key`` with another request is
+refused with 422 (the IETF ``Idempotency-Key`` draft's status for a reused key).
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import math
+from datetime import date
+
+from flask import Response, current_app
 from flask.views import MethodView
+from redis.exceptions import RedisError
+from sqlalchemy.exc import IntegrityError
 
-from schemas.models import RebalanceListSchema, RebalancePageQuerySchema, RebalanceSchema
+from schemas.models import (
+    IdempotencyHeaderSchema,
+    PushSchema,
+    RebalanceListSchema,
+    RebalancePageQuerySchema,
+    RebalanceSchema,
+)
 
-from ...auth import require
-from ...errors import fail
-from ...extensions import get_session
-from ...ledger import get_rebalance, list_rebalances
+from ...auth import current_key, require
+from ...errors import Problem, fail
+from ...extensions import get_redis, get_session
+from ...ledger import (
+    add_audit_events,
+    add_rebalance,
+    canonical_weights,
+    find_idempotency,
+    get_rebalance,
+    latest_rebalance,
+    list_rebalances,
+    save_idempotency,
+)
+from ...publishing import publish, securities_catalog
 from ..blueprint import Blueprint
 from .models import licensed_definition
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+CREATED = 201
 
 blp = Blueprint("rebalances", __name__, url_prefix="/v1/models", description="Versions of a model")
 
@@ -43,6 +76,40 @@ class Rebalances(MethodView):
         rows = rows[:limit]
         return {"data": rows, "next_cursor": str(rows[-1].version) if more else None}
 
+    @require("rebalances:write")
+    @blp.arguments(IdempotencyHeaderSchema, location="headers")
+    @blp.arguments(PushSchema)
+    @blp.response(
+        CREATED,
+        RebalanceSchema,
+        headers={
+            "Location": {"description": "The new version", "schema": {"type": "string"}},
+            "Idempotent-Replayed": {
+                "description": "true when this is the stored answer to an earlier request",
+                "schema": {"type": "string"},
+            },
+        },
+    )
+    def post(self, headers: dict, body: dict, model_id: str):
+        """Push a new version of the model
+
+        The weights of distinct ETFs, each in [0, 1], must sum to 1 within 1e-6 (they are
+        recorded rescaled to sum to 1); the effective date must not be before the latest
+        version's.
+
+        Idempotent by the ``Idempotency-Key`` header: the same key, Idempotency-Key and body
+        answer the first response again (with ``Idempotent-Replayed: true``) and add no
+        version; the same Idempotency-Key with another body (or model) is refused with 422.
+        """
+        definition = licensed_definition(model_id)
+        idempotency_key = headers["idempotency_key"]
+        digest = request_hash(model_id, body)
+        record = find_idempotency(get_session(), current_key().id, idempotency_key)
+        if record is not None:
+            return replay(record, digest)
+        check_push(model_id, body)
+        return push(definition, body, idempotency_key, digest)
+
 
 @blp.route("/<model_id>/rebalances/<int:version>")
 class Rebalance(MethodView):
@@ -55,3 +122,135 @@ class Rebalance(MethodView):
         if row is None:
             fail(404, f"{model_id} has no version {version}", field="version", location="path")
         return row
+
+
+# --- pushing ----------------------------------------------------------------------------------
+
+
+def request_hash(model_id: str, body: dict) -> str:
+    """The sha256 of the push's canonical JSON: the same request gives the same hash."""
+    canonical = {
+        "model_id": model_id,
+        "effective_date": body["effective_date"].isoformat(),
+        "weights": canonical_weights({w["ticker"]: w["weight"] for w in body["weights"]}),
+        "note": body["note"],
+    }
+    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def check_push(model_id: str, body: dict) -> None:
+    """422 naming every field at fault: unknown tickers, an effective date before the latest."""
+    catalog = securities_catalog(current_app.config["DATA_DIR"])
+    etfs = set(catalog.index[catalog["kind"] == "etf"])
+    errors = [
+        field_error(f"weights[{i}].ticker", f"{w['ticker']!r} is not a known ETF ticker.")
+        for i, w in enumerate(body["weights"])
+        if w["ticker"] not in etfs
+    ]
+    latest = latest_rebalance(get_session(), model_id)
+    if latest is not None and body["effective_date"] < latest.effective_date:
+        errors.append(
+            field_error(
+                "effective_date",
+                f"Must not be before {latest.effective_date.isoformat()}, "
+                f"the effective date of version {latest.version}.",
+            )
+        )
+    if errors:
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+        raise Problem(422, detail, errors)
+
+
+def field_error(field: str, message: str, location: str = "json") -> dict:
+    return {"field": field, "in": location, "message": message}
+
+
+def rescaled(weights: dict[str, float]) -> dict[str, float]:
+    """The weights divided by their sum, which the schema allows 1e-6 away from 1.
+
+    The published formats (irebal, orion) need weights summing to 1 within 1e-9.
+    """
+    total = math.fsum(weights.values())
+    return weights if total == 1 else {ticker: w / total for ticker, w in weights.items()}
+
+
+def push(definition, body: dict, idempotency_key: str, digest: str) -> Response:
+    """Record the version, its response and an audit event at once; then publish it."""
+    session = get_session()
+    key_id = current_key().id
+    effective: date = body["effective_date"]
+    try:
+        row = add_rebalance(
+            session,
+            definition.model_id,
+            as_of=effective,
+            effective_date=effective,
+            weights=rescaled({w["ticker"]: w["weight"] for w in body["weights"]}),
+            source="push",
+            pushed_by=key_id,
+            note=body["note"],
+        )
+        answer = RebalanceSchema().dump(row)
+        save_idempotency(session, key_id, idempotency_key, digest, CREATED, answer)
+        add_audit_events(
+            session,
+            [
+                {
+                    "action": "push",
+                    "key_id": key_id,
+                    "model_id": row.model_id,
+                    "version": row.version,
+                    "detail": {"idempotency_key": idempotency_key, "hash": row.content_hash},
+                }
+            ],
+        )
+        session.commit()
+    except IntegrityError:
+        # A concurrent request with the same Idempotency-Key saved first: undo ours, answer its.
+        session.rollback()
+        record = find_idempotency(session, key_id, idempotency_key)
+        if record is None:
+            raise
+        return replay(record, digest)
+    publish_quietly(definition, row)
+    return answer_response(CREATED, answer)
+
+
+def publish_quietly(definition, row) -> None:
+    """Publish the version to the cache; a Redis outage is logged, not fatal.
+
+    The ledger is the record: reads fall back to it, and ``plusalpha cache rebuild`` refills
+    the cache.
+    """
+    try:
+        catalog = securities_catalog(current_app.config["DATA_DIR"])
+        publish(get_redis(), definition, row, catalog)
+    except RedisError:
+        current_app.logger.warning(
+            "redis unavailable: %s version %s is in the ledger but not the cache "
+            "(plusalpha cache rebuild restores it)",
+            row.model_id,
+            row.version,
+        )
+
+
+def replay(record, digest: str) -> Response:
+    """The stored answer to the same request; 422 when the Idempotency-Key was another's."""
+    if record.request_hash != digest:
+        raise Problem(
+            422,
+            f"this {IDEMPOTENCY_HEADER} was already used with another request",
+            [field_error(IDEMPOTENCY_HEADER, "Already used with another request.", "headers")],
+        )
+    return answer_response(record.status_code, record.response, {"Idempotent-Replayed": "true"})
+
+
+def answer_response(status: int, answer: dict, headers: dict | None = None) -> Response:
+    """The JSON response of a push, with the new version's Location."""
+    location = f"/v1/models/{answer['model_id']}/rebalances/{answer['version']}"
+    response = current_app.json.response(answer)
+    response.status_code = status
+    response.headers["Location"] = location
+    response.headers.update(headers or {})
+    return response

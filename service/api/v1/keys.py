@@ -1,0 +1,86 @@
+"""API keys (scope ``admin``): create one (its secret shown once), list them, revoke one."""
+
+from __future__ import annotations
+
+from flask.views import MethodView
+
+from schemas.keys import (
+    KeyCreatedSchema,
+    KeyCreateSchema,
+    KeyListSchema,
+    KeyPageQuerySchema,
+    KeySchema,
+)
+
+from ...auth import current_key, require
+from ...errors import fail
+from ...extensions import get_session
+from ...ledger import add_audit_events, create_key, get_key, list_keys, revoke_key
+from ..blueprint import Blueprint
+
+blp = Blueprint("keys", __name__, url_prefix="/v1", description="API keys")
+
+
+def audit(session, action: str, key_id: str) -> None:
+    add_audit_events(
+        session, [{"action": action, "key_id": current_key().id, "detail": {"key": key_id}}]
+    )
+
+
+def key_fields(key) -> dict:
+    """The key's shown fields, by name (to add the secret to)."""
+    return {name: getattr(key, name) for name in KeySchema().fields}
+
+
+def cursor_key(session, cursor: str | None) -> str | None:
+    if cursor is not None and get_key(session, cursor) is None:
+        fail(422, f"cursor {cursor!r} is not one this API gave", field="cursor")
+    return cursor
+
+
+@blp.route("/keys")
+class Keys(MethodView):
+    @require("admin")
+    @blp.arguments(KeyPageQuerySchema, location="query")
+    @blp.response(200, KeyListSchema)
+    def get(self, query: dict):
+        """Every API key, newest first"""
+        session = get_session()
+        limit = query["limit"]
+        before = cursor_key(session, query.get("cursor"))
+        rows = list_keys(session, before_id=before, limit=limit + 1)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return {"data": rows, "next_cursor": rows[-1].id if more else None}
+
+    @require("admin")
+    @blp.arguments(KeyCreateSchema)
+    @blp.response(201, KeyCreatedSchema)
+    def post(self, body: dict):
+        """Create an API key; its secret is in this answer only"""
+        session = get_session()
+        key, secret = create_key(
+            session,
+            name=body["name"],
+            tenant=body["tenant"],
+            scopes=list(dict.fromkeys(body["scopes"])),
+            models=None if body["models"] is None else list(dict.fromkeys(body["models"])),
+        )
+        audit(session, "create_key", key.id)
+        session.commit()
+        return {**key_fields(key), "secret": secret}
+
+
+@blp.route("/keys/<key_id>")
+class Key(MethodView):
+    @require("admin")
+    @blp.response(200, KeySchema)
+    def delete(self, key_id: str):
+        """Revoke an API key at once (revoking again changes nothing)"""
+        session = get_session()
+        key = revoke_key(session, key_id)
+        if key is None:
+            fail(404, f"no key {key_id!r}", field="key_id", location="path")
+        audit(session, "revoke_key", key_id)
+        session.commit()
+        return key

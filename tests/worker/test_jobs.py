@@ -1,0 +1,143 @@
+"""The worker's jobs on a small data directory, a SQLite ledger and an embedded Redis.
+
+The data is the sample universe's real-ticker ETFs and indices through December 2018: three
+years of monthly rebalances, quick to backtest for two models.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from service.cache import current_version, flush_all, get_document, read_body, versions
+from service.engine.data import MarketData, write_data
+from service.engine.models import PASSIVE_BENCHMARKS
+from service.engine.performance import TABLE_COLUMNS, truncate
+from service.ledger import list_rebalances
+from service.worker.jobs import (
+    PERFORMANCE_DOCUMENT,
+    handles,
+    model_performance_document,
+    performance_document_names,
+    rebuild_cache,
+    run_due,
+)
+
+MODELS_RUN = ("agg-plus-baseline", "hy-plus-baseline")
+AS_OF = pd.Period("2018-12", "M")
+MONTHS = 37
+"""Rebalances from December 2015 to December 2018."""
+FORMATS = ("json", "csv", "irebal", "orion")
+
+
+def through_as_of(data: MarketData) -> MarketData:
+    """The data up to AS_OF, less the series that start after it (a data directory has none)."""
+    data = truncate(data, AS_OF)
+    keep = data.prices.columns[data.prices.notna().any()]
+    return MarketData(data.securities.loc[keep], data.prices[keep], data.metadata)
+
+
+@pytest.fixture(scope="module")
+def worker(small_sample, tmp_path_factory):
+    """Handles on a fresh ledger and cache after a first run; the versions it added."""
+    root = tmp_path_factory.mktemp("worker")
+    write_data(through_as_of(small_sample), root / "data")
+    h = handles(
+        {
+            "VAR_DIR": str(root / "var"),
+            "DATABASE_URL": None,
+            "REDIS_URL": None,
+            "DATA_DIR": str(root / "data"),
+        }
+    )
+    added = run_due(h, MODELS_RUN)
+    yield h, added
+    h.redis.shutdown(nosave=True)
+
+
+def ledger_versions(h, model_id) -> list[int]:
+    with h.sessions() as session:
+        return sorted(row.version for row in list_rebalances(session, model_id, limit=1000))
+
+
+def cached_bodies(h) -> dict:
+    return {
+        (model_id, version, fmt): read_body(h.redis, model_id, version, fmt)
+        for model_id in MODELS_RUN
+        for version in versions(h.redis, model_id, limit=1000)
+        for fmt in FORMATS
+    }
+
+
+def documents(h) -> dict[str, bytes | None]:
+    return {name: get_document(h.redis, name) for name in performance_document_names()}
+
+
+def test_first_run_adds_every_month_and_publishes_it(worker):
+    h, added = worker
+    assert added == {model_id: list(range(1, MONTHS + 1)) for model_id in MODELS_RUN}
+    for model_id in MODELS_RUN:
+        assert ledger_versions(h, model_id) == list(range(1, MONTHS + 1))
+        assert current_version(h.redis, model_id) == MONTHS
+        assert versions(h.redis, model_id, limit=1000) == list(range(MONTHS, 0, -1))
+        latest = json.loads(read_body(h.redis, model_id, MONTHS, "json"))
+        assert (latest["version"], latest["as_of"]) == (MONTHS, "2018-12-31")
+
+
+def test_first_run_publishes_the_performance_documents(worker):
+    h, _ = worker
+    table = json.loads(get_document(h.redis, PERFORMANCE_DOCUMENT))
+    assert table["as_of"] == "2018-12"
+    assert [row["model_id"] for row in table["rows"]] == [*MODELS_RUN, *PASSIVE_BENCHMARKS]
+    assert all(list(row) == list(TABLE_COLUMNS) for row in table["rows"])
+    assert {row["five_year"] for row in table["rows"]} == {None}
+    for model_id in MODELS_RUN:
+        document = json.loads(get_document(h.redis, model_performance_document(model_id)))
+        assert (document["model_id"], document["as_of"]) == (model_id, "2018-12")
+        row = next(r for r in table["rows"] if r["model_id"] == model_id)
+        assert document["statistics"] == {
+            k: v for k, v in row.items() if k not in ("model_id", "name", "group")
+        }
+        months = [r["month"] for r in document["returns"]]
+        # One return per month held; the latest portfolio is still held.
+        assert months == [str(p) for p in pd.period_range("2016-01", "2018-12", freq="M")]
+        assert all(isinstance(r["return"], float) for r in document["returns"])
+    assert get_document(h.redis, model_performance_document("agg-plus-ig")) is None
+
+
+def test_a_second_run_adds_nothing(worker):
+    h, _ = worker
+    bodies = cached_bodies(h)
+    before = documents(h)
+    assert run_due(h, MODELS_RUN) == {model_id: [] for model_id in MODELS_RUN}
+    for model_id in MODELS_RUN:
+        assert ledger_versions(h, model_id) == list(range(1, MONTHS + 1))
+    assert cached_bodies(h) == bodies
+    assert documents(h) == before
+
+
+def test_rebuild_keeps_the_performance_documents(worker):
+    h, _ = worker
+    bodies, before = cached_bodies(h), documents(h)
+    assert rebuild_cache(h) == len(MODELS_RUN) * MONTHS
+    assert cached_bodies(h) == bodies
+    assert documents(h) == before
+
+
+def test_rebuild_after_a_flush_restores_the_bodies(worker):
+    h, _ = worker
+    bodies, before = cached_bodies(h), documents(h)
+    assert len(bodies) == len(MODELS_RUN) * MONTHS * len(FORMATS)
+    assert None not in bodies.values()
+    assert flush_all(h.redis) > 0
+    assert cached_bodies(h) == {}
+    assert rebuild_cache(h) == len(MODELS_RUN) * MONTHS
+    assert cached_bodies(h) == bodies
+    for model_id in MODELS_RUN:
+        assert current_version(h.redis, model_id) == MONTHS
+    # The performance documents are not in the ledger: the next run publishes them again.
+    assert set(documents(h).values()) == {None}
+    assert run_due(h, MODELS_RUN) == {model_id: [] for model_id in MODELS_RUN}
+    assert documents(h) == before
