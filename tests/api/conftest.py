@@ -64,7 +64,10 @@ def api_app(tmp_path):
         }
     )
     seed(app)
-    return app
+    yield app
+    # Stop the test's embedded Redis now rather than leave it running until exit.
+    with app.app_context():
+        get_redis().shutdown(nosave=True)
 
 
 @pytest.fixture

@@ -30,14 +30,6 @@ AS_OF = pd.Period("2018-12", "M")
 """Three years of data: quick to backtest, and too short for the five-year figures (null)."""
 
 
-@pytest.fixture(autouse=True)
-def stop_embedded_redis(api_app):
-    """Stop the test's embedded Redis when it ends, rather than leave it running until exit."""
-    yield
-    with api_app.app_context():
-        get_redis().shutdown(nosave=True)
-
-
 @pytest.fixture(scope="module")
 def short_data(small_sample):
     return truncate(small_sample, AS_OF)

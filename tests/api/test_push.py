@@ -209,6 +209,22 @@ def test_a_concurrent_duplicate_rolls_back_and_replays(api_app, client, pusher, 
         assert len(audit_events(get_session(), model_id=MODEL)) == 1
 
 
+def test_an_earlier_effective_date_landing_after_the_check_is_422(
+    api_app, client, pusher, monkeypatch
+):
+    """A push checked before a later-dated version landed is refused inside the transaction."""
+    from service.api.v1 import rebalances
+
+    assert push(client, pusher, {**BODY, "effective_date": "2024-12-02"}, "late").status_code == 201
+    monkeypatch.setattr(rebalances, "check_push", lambda *_args: None)  # it ran before the race
+    response = push(client, pusher, BODY, "early")
+    assert response.status_code == 422
+    assert [e["field"] for e in response.json["errors"]] == ["effective_date"]
+    assert latest_version(api_app) == LATEST_SEEDED + 1
+    with api_app.app_context():
+        assert len(audit_events(get_session(), model_id=MODEL)) == 1
+
+
 def test_redis_down_still_answers_201(api_app, client, pusher, monkeypatch):
     from service.api.v1 import rebalances
 

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from service.extensions import get_redis, get_session
+from service.extensions import get_session
 from service.ledger import add_rebalance
 
 from .conftest import bearer
@@ -14,14 +14,6 @@ from .conftest import bearer
 PROBLEM = "application/problem+json"
 URL = "/v1/models/agg-plus-baseline/trades"
 THIRD = 1 / 3
-
-
-@pytest.fixture(autouse=True)
-def stop_embedded_redis(api_app):
-    """Stop the test's embedded Redis when it ends, rather than leave it running until exit."""
-    yield
-    with api_app.app_context():
-        get_redis().shutdown(nosave=True)
 
 
 def trades_by_ticker(answer: dict) -> dict:

@@ -150,16 +150,21 @@ def check_push(model_id: str, body: dict) -> None:
     ]
     latest = latest_rebalance(get_session(), model_id)
     if latest is not None and body["effective_date"] < latest.effective_date:
-        errors.append(
-            field_error(
-                "effective_date",
-                f"Must not be before {latest.effective_date.isoformat()}, "
-                f"the effective date of version {latest.version}.",
-            )
-        )
+        errors.append(too_early(latest))
     if errors:
-        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
-        raise Problem(422, detail, errors)
+        raise invalid(errors)
+
+
+def too_early(latest) -> dict:
+    return field_error(
+        "effective_date",
+        f"Must not be before {latest.effective_date.isoformat()}, "
+        f"the effective date of version {latest.version}.",
+    )
+
+
+def invalid(errors: list[dict]) -> Problem:
+    return Problem(422, "; ".join(f"{e['field']}: {e['message']}" for e in errors), errors)
 
 
 def field_error(field: str, message: str, location: str = "json") -> dict:
@@ -191,6 +196,11 @@ def push(definition, body: dict, idempotency_key: str, digest: str) -> Response:
             pushed_by=key_id,
             note=body["note"],
         )
+        previous = get_rebalance(session, row.model_id, row.version - 1)
+        if previous is not None and effective < previous.effective_date:
+            # Another push landed since check_push; the model's lock makes this one final.
+            session.rollback()
+            raise invalid([too_early(previous)])
         answer = RebalanceSchema().dump(row)
         save_idempotency(session, key_id, idempotency_key, digest, CREATED, answer)
         add_audit_events(
@@ -220,8 +230,8 @@ def push(definition, body: dict, idempotency_key: str, digest: str) -> Response:
 def publish_quietly(definition, row) -> None:
     """Publish the version to the cache; a Redis outage is logged, not fatal.
 
-    The ledger is the record: reads fall back to it, and ``plusalpha cache rebuild`` refills
-    the cache.
+    The ledger is the record and ``plusalpha cache rebuild`` refills the cache from it; until
+    then a Redis that comes back without this version serves the previous one.
     """
     try:
         catalog = securities_catalog(current_app.config["DATA_DIR"])
