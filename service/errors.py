@@ -57,7 +57,8 @@ def field_errors(messages: dict, location: str = "", prefix: str = "") -> list[d
     errors = []
     for key, value in messages.items():
         if not prefix and not location:
-            errors += field_errors(value, str(key))
+            # A whole-body error (e.g. invalid JSON) comes as a list, not a dict of fields.
+            errors += field_errors(value if isinstance(value, dict) else {"body": value}, str(key))
             continue
         name = f"{prefix}[{key}]" if str(key).isdigit() else f"{prefix}.{key}" if prefix else key
         if isinstance(value, dict):

@@ -277,3 +277,15 @@ def test_no_key_is_401(api_app, client, headers):
     assert response.status_code == 401
     assert response.content_type == PROBLEM
     assert latest_version(api_app) == LATEST_SEEDED
+
+
+def test_a_body_that_is_not_json_names_the_body(client, make_key):
+    headers = {
+        **bearer(make_key(scopes=["rebalances:write"])),
+        "Idempotency-Key": "not-json",
+        "Content-Type": "application/json",
+    }
+    response = client.post("/v1/models/agg-plus-baseline/rebalances", data="{nope", headers=headers)
+    assert response.status_code in (400, 422)
+    assert response.content_type == "application/problem+json"
+    assert response.json["errors"][0]["field"] == "body"
