@@ -35,17 +35,6 @@ class RiskModel:
     covariance: np.ndarray
     shrinkage: float
 
-    def subset(self, tickers) -> tuple[pd.Index, np.ndarray]:
-        """The tickers of ``tickers`` that the model covers, in its order, and their covariance."""
-        keep = self.tickers.get_indexer(pd.Index(tickers).intersection(self.tickers))
-        keep.sort()
-        return self.tickers[keep], self.covariance[np.ix_(keep, keep)]
-
-    def volatility(self, ticker: str) -> float:
-        """The annualized volatility of one covered series."""
-        i = self.tickers.get_loc(ticker)
-        return float(np.sqrt(self.covariance[i, i]))
-
 
 def estimate_risk(returns: pd.DataFrame, window: int = WINDOW_DAYS) -> RiskModel:
     """Estimate the risk model from the last ``window`` rows of daily returns.
