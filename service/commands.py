@@ -14,10 +14,10 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 from .engine.backtest import Backtest, run_backtest
-from .engine.data import DataError, MarketData, load_data, write_data
+from .engine.data import DataError, MarketData, write_data
 from .engine.models import MODELS
 from .engine.performance import last_complete_month, performance_table
-from .engine.sample import sample_data
+from .engine.sample import data_or_sample, sample_data
 
 GROUP_TITLES = {
     "model": "Active Model Portfolios (net returns)",
@@ -46,11 +46,8 @@ def data_option(command):
 
 def market_data(data_dir: Path | None) -> MarketData:
     """The data of ``--data``, else of the configured directory, else the sample universe."""
-    data_dir = data_dir or current_app.config.get("DATA_DIR")
-    if data_dir is None:
-        return sample_data()
     try:
-        return load_data(data_dir)
+        return data_or_sample(data_dir or current_app.config.get("DATA_DIR"))
     except DataError as error:
         raise click.ClickException(str(error)) from error
 

@@ -13,9 +13,8 @@ from functools import cache
 import pandas as pd
 
 from .cache import publish_version
-from .engine.data import load_data
 from .engine.models import MODELS, ModelSpec
-from .engine.sample import sample_data
+from .engine.sample import data_or_sample
 from .formats import FORMATS
 from .ledger import ModelDefinition, Rebalance, publish_definition
 
@@ -23,7 +22,7 @@ from .ledger import ModelDefinition, Rebalance, publish_definition
 @cache
 def securities_catalog(data_dir: str | None) -> pd.DataFrame:
     """Name, sector and kind of every series of the configured data (or the sample)."""
-    data = sample_data() if data_dir is None else load_data(data_dir)
+    data = data_or_sample(data_dir)
     return data.securities[["name", "sector", "kind"]]
 
 

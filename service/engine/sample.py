@@ -16,6 +16,7 @@ ETFs track the Agg Index, HYG and JNK the High Yield index, less their fees.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,7 +24,7 @@ import pandas as pd
 from scipy.optimize import least_squares
 
 from .analytics import ITD_START, PERIOD_COLUMNS, period_months
-from .data import MarketData
+from .data import MarketData, load_data
 from .models import AGG_INDEX, PASSIVE_BENCHMARKS
 from .seed import SEED_AS_OF, seed_table
 
@@ -684,3 +685,8 @@ def levels_from_returns(returns: pd.DataFrame, inception: pd.Series) -> pd.DataF
     return pd.DataFrame(
         np.where(started, levels, np.nan), index=returns.index, columns=returns.columns
     )
+
+
+def data_or_sample(data_dir: str | os.PathLike | None) -> MarketData:
+    """The data directory's market data, or the sample universe when there is none."""
+    return sample_data() if data_dir is None else load_data(data_dir)

@@ -23,10 +23,10 @@ import pandas as pd
 from ..cache import flush_all, get_document, make_redis, put_document
 from ..config import ledger_url, settings_from_env
 from ..engine.backtest import Backtest, run_backtests
-from ..engine.data import MarketData, load_data
+from ..engine.data import MarketData
 from ..engine.models import MODELS
 from ..engine.performance import assemble_table, last_complete_month, truncate
-from ..engine.sample import sample_data
+from ..engine.sample import data_or_sample
 from ..ledger import (
     add_rebalance,
     get_definition,
@@ -62,10 +62,6 @@ def handles(settings: dict | None = None) -> Handles:
     return Handles(session_factory(engine), redis, settings["DATA_DIR"])
 
 
-def market_data(data_dir: str | None) -> MarketData:
-    return sample_data() if data_dir is None else load_data(data_dir)
-
-
 def effective_date(as_of: pd.Timestamp) -> datetime:
     """A rebalance built after the close of ``as_of`` is in force from the next business day."""
     return (as_of + pd.offsets.BDay(1)).date()
@@ -74,7 +70,7 @@ def effective_date(as_of: pd.Timestamp) -> datetime:
 def run_due(h: Handles, model_ids=None, progress: bool = False) -> dict[str, list[int]]:
     """Backtest the models, add the months the ledger lacks, publish them; new versions."""
     ids = list(model_ids or MODELS)
-    data = market_data(h.data_dir)
+    data = data_or_sample(h.data_dir)
     backtests = run_backtests(data, ids, progress=progress)
     catalog = securities_catalog(h.data_dir)
     added: dict[str, list[int]] = {}
