@@ -3,11 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
 import redis
@@ -17,15 +12,10 @@ from service.app import create_app
 from service.extensions import get_session
 from service.ledger import create_key
 
+from ..live import serve
 from .conftest import seed
 
 REDIS_URL = os.environ.get("PLUSALPHA_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -50,37 +40,8 @@ def server(tmp_path_factory):
             for scope in ("models:read", "performance:read")
         }
         session.commit()
-    port = free_port()
-    env = {**os.environ, "PLUSALPHA_VAR_DIR": str(var_dir), "REDIS_URL": REDIS_URL}
-    env.pop("DATABASE_URL", None)
-    gunicorn = Path(sys.executable).with_name("gunicorn")
-    process = subprocess.Popen(
-        [
-            str(gunicorn),
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "2",
-            "service.app:create_app()",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"{base}/v1/health", timeout=5).ok:
-                break
-        except requests.RequestException:
-            time.sleep(0.2)
-    else:
-        process.kill()
-        pytest.fail(f"gunicorn did not start: {process.stderr.read().decode()[-2000:]}")
-    yield base, keys
-    process.terminate()
-    process.wait(timeout=10)
+    with serve({"PLUSALPHA_VAR_DIR": str(var_dir), "REDIS_URL": REDIS_URL}) as base:
+        yield base, keys
 
 
 def get(server, path, key="models:read", **kwargs):
