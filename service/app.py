@@ -44,7 +44,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     if test_config:
         app.config.update(test_config)
 
-    from . import commands, errors, extensions, operations
+    from . import audit, commands, errors, extensions, operations
     from .api import v1
     from .cache import make_redis
     from .ledger import make_engine, session_factory, upgrade
@@ -57,6 +57,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     extensions.init_app(
         app, open_sessions, lambda: make_redis(app.config["REDIS_URL"], app.config["VAR_DIR"])
     )
+    audit.init_app(app, app.extensions[extensions.LEDGER].get)
     v1.register(PlusAlphaApi(app))
     app.add_url_rule(
         f"{DOCS_ASSETS}<path:filename>",

@@ -9,7 +9,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
-from .auth import SCOPES
+from .auth import SCOPES, revoke
 from .engine.models import MODELS
 from .ledger import create_key, key_for_secret
 from .worker.jobs import QUEUE, handles, rebuild_cache, run_due, scheduled_run
@@ -88,3 +88,15 @@ def keys_create(name: str, tenant: str, scopes: tuple, models: tuple) -> None:
         )
         session.commit()
         click.echo(f"key {key.id} ({key.name}): {secret}")
+
+
+@keys_cli.command("revoke")
+@click.argument("key_id")
+def keys_revoke(key_id: str) -> None:
+    """Revoke a key at once (as DELETE /v1/keys/KEY_ID does)."""
+    h = app_handles()
+    with h.sessions() as session:
+        key = revoke(session, h.redis, key_id, actor=None)
+        if key is None:
+            raise click.ClickException(f"no key {key_id!r}")
+        click.echo(f"key {key.id} ({key.name}) revoked at {key.revoked_at.isoformat()}")

@@ -7,7 +7,7 @@ version is rendered the same way whoever publishes it.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from functools import cache
 
 import pandas as pd
@@ -95,3 +95,16 @@ def publish(redis, definition: ModelDefinition, rebalance: Rebalance, catalog) -
         rendered_bodies(document),
         {"hash": rebalance.content_hash, "as_of": document["as_of"]},
     )
+
+
+def republish(redis, definition: ModelDefinition, rebalances: Iterable[Rebalance], catalog) -> int:
+    """Publish a model's versions again, the last in force first; how many were published.
+
+    In that order readers never get a wrong version while the cache fills: the cached versions are
+    always the top of the (effective date, version) order, so the version in force on a day is
+    either cached already or, with no cached version at or below that day, read from the ledger.
+    """
+    rows = sorted(rebalances, key=lambda row: (row.effective_date, row.version), reverse=True)
+    for row in rows:
+        publish(redis, definition, row, catalog)
+    return len(rows)

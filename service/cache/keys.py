@@ -13,14 +13,22 @@ key                                                         type    content
 ``pa:v1:model:{model_id}:versions``                         zset    member version, score version
 ``pa:v1:model:{model_id}:effective``                        zset    member version, score
                                                                     ``ordinal * 1e6 + version``
+``pa:v1:model:{model_id}:top:{fmt}``                        string  the top version of the
+                                                                    ``effective`` set in format
+                                                                    ``fmt``: ``ordinal:version:``
+                                                                    then its body
 ``pa:v1:model:{model_id}:version:{version}:meta``           hash    the version's metadata
 ``pa:v1:model:{model_id}:version:{version}:body:{fmt}``     string  the weights in format ``fmt``
 ``pa:v1:doc:{name}``                                        string  a whole document
+``pa:v1:apikey:{digest}``                                   string  an API key's record (JSON),
+                                                                    by its secret's sha256
 ==========================================================  ======  ==============================
 
 The ``effective`` score packs the effective date's ordinal and the version, so the highest score
 at or below a day's ceiling is the highest version among those with the latest effective date
-(see :mod:`service.cache.store`). Versioned keys never expire.
+(see :mod:`service.cache.store`). The ``top`` copies let the usual read (of a day on or after the
+top version's effective date) take one plain GET. Versioned keys never expire; API key records
+do (they are copies of the ledger's rows, refilled on a miss).
 
 Key parts (model ids, format names, document names) must be non-empty and free of ``:``, so no
 two parts can spell the same key. The layout assumes one Redis node, not Redis Cluster:
@@ -34,12 +42,14 @@ MODEL = PREFIX + "model:{model_id}:"
 MODEL_CURRENT = MODEL + "current"
 MODEL_VERSIONS = MODEL + "versions"
 MODEL_EFFECTIVE = MODEL + "effective"
+MODEL_TOP = MODEL + "top:{fmt}"
 MODEL_VERSION_STEM = MODEL + "version:"
 MODEL_VERSION = MODEL_VERSION_STEM + "{version}"
 MODEL_META = MODEL_VERSION + ":meta"
 BODY_LEAF = ":body:{fmt}"
 MODEL_BODY = MODEL_VERSION + BODY_LEAF
 DOCUMENT = PREFIX + "doc:{name}"
+API_KEY = PREFIX + "apikey:{digest}"
 ALL_KEYS_PATTERN = PREFIX + "*"
 
 
@@ -65,6 +75,11 @@ def effective_key(model_id: str) -> str:
     return MODEL_EFFECTIVE.format(model_id=checked_part(model_id))
 
 
+def top_key(model_id: str, fmt: str) -> str:
+    """The key of the model's top version (by effective date, then version) in format ``fmt``."""
+    return MODEL_TOP.format(model_id=checked_part(model_id), fmt=checked_part(fmt))
+
+
 def meta_key(model_id: str, version: int) -> str:
     """The key of one version's metadata hash."""
     return MODEL_META.format(model_id=checked_part(model_id), version=version)
@@ -86,3 +101,8 @@ def body_key_around_version(model_id: str, fmt: str) -> tuple[str, str]:
 def document_key(name: str) -> str:
     """The key of the whole document ``name``."""
     return DOCUMENT.format(name=checked_part(name))
+
+
+def api_key_key(digest: str) -> str:
+    """The key of the record of the API key whose secret has the sha256 hex ``digest``."""
+    return API_KEY.format(digest=checked_part(digest))

@@ -8,8 +8,10 @@ or the next, never a mix:
   version, its effective date and metadata, and moves the pointer, only forward: an older
   version is recorded but never becomes current, and republishing a version with the same
   arguments changes nothing.
-* :func:`read_current` reads the pointer and the body it names in one server-side script, so it
-  never pairs a version with another version's body or with a missing one.
+* :func:`read_in_force` reads the model's top version (by effective date), kept whole with its
+  body in one key, and for a day before that version's effective date finds the version in force
+  and reads its body in one server-side script; either way it never pairs a version with another
+  version's body or with a missing one.
 
 Versioned keys never expire and are never deleted, except all at once by :func:`flush_all` (before
 ``cache rebuild`` refills the cache). Memory therefore grows with publications: a model gets about
@@ -24,6 +26,7 @@ propagate: the caller decides to fall back to the ledger. Clients must use
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping
 from datetime import date
 
@@ -39,15 +42,20 @@ VERSION_SLOTS = 1_000_000
 FLUSH_BATCH = 500
 """Keys per SCAN step and per UNLINK in :func:`flush_all`."""
 
-READ_CURRENT_SCRIPT = """
-local version = redis.call('GET', KEYS[1])
-if not version then return false end
-local body = redis.call('GET', ARGV[1] .. version .. ARGV[2])
+READ_IN_FORCE_SCRIPT = """
+local found = redis.call('ZREVRANGEBYSCORE', KEYS[1], ARGV[1], '-inf', 'LIMIT', 0, 1)
+if #found == 0 then return false end
+local body = redis.call('GET', ARGV[2] .. found[1] .. ARGV[3])
 if not body then return false end
-return {version, body}
+return {found[1], body}
 """
-"""KEYS[1]: the pointer; ARGV: the body key's text around the version. Nil when either is
-missing. The body key is built from the pointer's value, which ties the layout to one node."""
+"""KEYS[1]: the effective-date set; ARGV: the day's ceiling score, then the body key's text
+around the version. Nil when no version is in force or its body is missing. The body key is
+built from the set's member, which ties the layout to one node."""
+
+API_KEY_TTL_SECONDS = 300
+"""How long a cached API key record lives: revocation deletes it at once; the expiry only bounds
+how long a record could outlive a deletion that failed while Redis was unreachable."""
 
 
 def publish_version(
@@ -68,7 +76,7 @@ def publish_version(
     if not bodies:
         raise ValueError("a version needs at least one body")
     r.mset({keys.body_key(model_id, version, fmt): body for fmt, body in bodies.items()})
-    record_version(r, model_id, version, effective_date, meta)
+    record_version(r, model_id, version, effective_date, bodies, meta)
 
 
 def require_valid_version(version: int) -> None:
@@ -87,24 +95,32 @@ def record_version(
     model_id: str,
     version: int,
     effective_date: date,
+    bodies: Mapping[str, bytes],
     meta: Mapping[str, str | int],
 ) -> None:
-    """In one transaction: index the version, replace its meta, move the pointer if forward."""
+    """In one transaction: index the version, replace its meta, move the pointer if forward and
+    replace the ``top`` copies if it is the top version by effective date."""
     pointer = keys.current_key(model_id)
+    effective = keys.effective_key(model_id)
     meta_key = keys.meta_key(model_id, version)
+    score = effective_score(effective_date, version)
 
     def commit(pipe: Pipeline) -> None:
         current = version_or_none(pipe.get(pointer))
+        top = pipe.zrevrange(effective, 0, 0, withscores=True)
         pipe.multi()
         pipe.zadd(keys.versions_key(model_id), {version: version})
-        pipe.zadd(keys.effective_key(model_id), {version: effective_score(effective_date, version)})
+        pipe.zadd(effective, {version: score})
         pipe.delete(meta_key)
         if meta:
             pipe.hset(meta_key, mapping=dict(meta))
         if current is None or version > current:
             pipe.set(pointer, version)
+        if not top or score >= top[0][1]:
+            head = f"{effective_date.toordinal()}:{version}:".encode()
+            pipe.mset({keys.top_key(model_id, fmt): head + body for fmt, body in bodies.items()})
 
-    r.transaction(commit, pointer)
+    r.transaction(commit, pointer, effective)
 
 
 def version_or_none(raw: bytes | None) -> int | None:
@@ -132,15 +148,40 @@ def read_body(r: redis.Redis, model_id: str, version: int, fmt: str) -> bytes | 
     return r.get(keys.body_key(model_id, version, fmt))
 
 
-def read_current(r: redis.Redis, model_id: str, fmt: str) -> tuple[int, bytes] | None:
-    """The current version and its body in ``fmt``, read atomically; None when either is missing."""
+def read_in_force(r: redis.Redis, model_id: str, on: date, fmt: str) -> tuple[int, bytes] | None:
+    """The version in force on ``on`` and its body in ``fmt``, read atomically.
+
+    The version is the one :func:`version_in_force` names; None when there is none or its body
+    in ``fmt`` is not cached.
+    """
+    return read_api_key_and_in_force(r, None, model_id, on, fmt)[1]
+
+
+def read_api_key_and_in_force(
+    r: redis.Redis, digest: str | None, model_id: str, on: date, fmt: str
+) -> tuple[dict | None, tuple[int, bytes] | None]:
+    """:func:`get_api_key` (unless ``digest`` is None) and :func:`read_in_force` at once.
+
+    Usually one MGET: the key's record and the model's top version, which is the version in force
+    on every day from its effective date on. For an earlier day a second round trip runs
+    :data:`READ_IN_FORCE_SCRIPT`.
+    """
+    top_key = keys.top_key(model_id, fmt)
+    if digest is None:
+        record, top = None, r.get(top_key)
+    else:
+        record, top = r.mget(keys.api_key_key(digest), top_key)
+    record = None if record is None else json.loads(record)
+    if top is None:  # nothing of the model is cached
+        return record, None
+    ordinal, version, body = top.split(b":", 2)
+    if int(ordinal) <= on.toordinal():
+        return record, (int(version), body)
     head, tail = keys.body_key_around_version(model_id, fmt)
-    script = r.register_script(READ_CURRENT_SCRIPT)
-    found = script(keys=[keys.current_key(model_id)], args=[head, tail])
-    if found is None:
-        return None
-    version, body = found
-    return int(version), body
+    ceiling = effective_score(on, VERSION_SLOTS - 1)
+    script = r.register_script(READ_IN_FORCE_SCRIPT)
+    found = script(keys=[keys.effective_key(model_id)], args=[ceiling, head, tail])
+    return record, None if found is None else (int(found[0]), found[1])
 
 
 def read_meta(r: redis.Redis, model_id: str, version: int) -> dict[str, str] | None:
@@ -168,6 +209,22 @@ def put_document(r: redis.Redis, name: str, body: bytes) -> None:
 def get_document(r: redis.Redis, name: str) -> bytes | None:
     """The whole document ``name``, or None when it is not cached."""
     return r.get(keys.document_key(name))
+
+
+def get_api_key(r: redis.Redis, digest: str) -> dict | None:
+    """The cached record of the API key whose secret hashes to ``digest``; None on a miss."""
+    found = r.get(keys.api_key_key(digest))
+    return None if found is None else json.loads(found)
+
+
+def put_api_key(r: redis.Redis, digest: str, record: Mapping) -> None:
+    """Cache an API key's record (JSON-serialisable) for :data:`API_KEY_TTL_SECONDS`."""
+    r.set(keys.api_key_key(digest), json.dumps(record), ex=API_KEY_TTL_SECONDS)
+
+
+def forget_api_key(r: redis.Redis, digest: str) -> None:
+    """Drop an API key's cached record (on revocation), so the next request reads the ledger."""
+    r.delete(keys.api_key_key(digest))
 
 
 def flush_all(r: redis.Redis) -> int:

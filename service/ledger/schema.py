@@ -145,7 +145,11 @@ class ApiKey(Base):
 
 
 class AuditEvent(Base):
-    """Something a key did (or that was done to a model), e.g. ``push`` or ``read_weights``."""
+    """Something a key did (or that was done to a model), e.g. ``push`` or ``read_weights``.
+
+    ``count`` is how many times it happened: reads of weights are recorded one row per key,
+    model, version and second (``at`` is that second); every other action is a row of its own.
+    """
 
     __tablename__ = "audit_events"
 
@@ -156,6 +160,7 @@ class AuditEvent(Base):
     model_id: Mapped[str | None] = mapped_column(String(100), index=True)
     version: Mapped[int | None] = mapped_column(Integer)
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    count: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
 
 class IdempotencyRecord(Base):

@@ -22,7 +22,7 @@ import pandas as pd
 
 from ..cache import flush_all, get_document, make_redis, put_document
 from ..config import ledger_url, settings_from_env
-from ..engine.backtest import Backtest, run_backtests
+from ..engine.backtest import Backtest, rebalance_dates, run_backtests
 from ..engine.data import MarketData
 from ..engine.models import MODELS
 from ..engine.performance import assemble_table, last_complete_month, truncate
@@ -36,7 +36,7 @@ from ..ledger import (
     upgrade,
     worker_as_of_dates,
 )
-from ..publishing import publish, publish_definitions, securities_catalog
+from ..publishing import publish, publish_definitions, republish, securities_catalog
 
 QUEUE = "plusalpha"
 PERFORMANCE_DOCUMENT = "performance"
@@ -68,9 +68,14 @@ def effective_date(as_of: pd.Timestamp) -> datetime:
 
 
 def run_due(h: Handles, model_ids=None, progress: bool = False) -> dict[str, list[int]]:
-    """Backtest the models, add the months the ledger lacks, publish them; new versions."""
+    """Backtest the models, add the months the ledger lacks, publish them; new versions.
+
+    When nothing is due (see :func:`up_to_date`) no backtest runs.
+    """
     ids = list(model_ids or MODELS)
     data = data_or_sample(h.data_dir)
+    if up_to_date(h, data, ids):
+        return {model_id: [] for model_id in sorted(ids)}
     backtests = run_backtests(data, ids, progress=progress)
     catalog = securities_catalog(h.data_dir)
     added: dict[str, list[int]] = {}
@@ -98,6 +103,21 @@ def run_due(h: Handles, model_ids=None, progress: bool = False) -> dict[str, lis
             added[model_id] = [row.version for row in rows]
     publish_performance(h.redis, data, backtests)
     return added
+
+
+def up_to_date(h: Handles, data: MarketData, ids: list[str]) -> bool:
+    """Whether nothing is due: the ledger has every rebalance of the data's months for each
+    model, and the cache this data's performance table of them (else the backtests run)."""
+    document = get_document(h.redis, PERFORMANCE_DOCUMENT)
+    if document is None:
+        return False
+    table = json.loads(document)
+    covered = {row["model_id"] for row in table["rows"]}
+    if table["as_of"] != str(last_complete_month(data)) or not covered >= set(ids):
+        return False
+    dates = {day.date() for day in rebalance_dates(data.prices)}
+    with h.sessions() as session:
+        return all(dates <= worker_as_of_dates(session, model_id) for model_id in ids)
 
 
 # --- performance documents ---------------------------------------------------------------------
@@ -185,14 +205,9 @@ def rebuild_cache(h: Handles) -> int:
     with h.sessions() as session:
         for model_id in MODELS:
             definition = get_definition(session, model_id)
-            if definition is None:
-                continue
-            before = None
-            while page := list_rebalances(session, model_id, before_version=before, limit=500):
-                for row in reversed(page):
-                    publish(h.redis, definition, row, catalog)
-                count += len(page)
-                before = page[-1].version
+            if definition is not None:
+                rows = list_rebalances(session, model_id, limit=None)
+                count += republish(h.redis, definition, rows, catalog)
     return count
 
 

@@ -9,6 +9,9 @@ from decimal import Decimal
 
 import pytest
 
+from service.extensions import get_session
+from service.ledger import key_for_secret
+
 from .conftest import SEED_VERSIONS, bearer
 
 PROBLEM = "application/problem+json"
@@ -107,17 +110,17 @@ def test_missing_or_bad_key_is_401(client, headers, status):
     assert "WWW-Authenticate" in response.headers
 
 
-def test_revoked_key_fails_at_once(api_app, client, make_key):
-    from service.extensions import get_session
-    from service.ledger import key_for_secret, revoke_key
-
+def test_a_key_revoked_from_the_shell_fails_at_once(api_app, client, make_key):
     secret = make_key()
     assert client.get("/v1/models", headers=bearer(secret)).status_code == 200
     with api_app.app_context():
-        session = get_session()
-        revoke_key(session, key_for_secret(session, secret).id)
-        session.commit()
+        key_id = key_for_secret(get_session(), secret).id
+    result = api_app.test_cli_runner().invoke(args=["keys", "revoke", key_id])
+    assert result.exit_code == 0, result.output
     assert client.get("/v1/models", headers=bearer(secret)).status_code == 401
+    unknown = api_app.test_cli_runner().invoke(args=["keys", "revoke", "key_nope"])
+    assert unknown.exit_code != 0
+    assert "no key 'key_nope'" in unknown.output
 
 
 def test_missing_scope_is_403(client, make_key):

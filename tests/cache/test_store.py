@@ -21,7 +21,7 @@ from service.cache import (
     publish_version,
     put_document,
     read_body,
-    read_current,
+    read_in_force,
     read_meta,
     store,
     version_in_force,
@@ -62,20 +62,20 @@ def test_publish_then_read_every_format(redis_client):
     assert current_version(redis_client, MODEL) == 1
     for fmt, body in bodies_of(1).items():
         assert read_body(redis_client, MODEL, 1, fmt) == body
-        assert read_current(redis_client, MODEL, fmt) == (1, body)
+        assert read_in_force(redis_client, MODEL, JAN, fmt) == (1, body)
     assert read_meta(redis_client, MODEL, 1) == {"version": "1", "as_of": "2024-01-31"}
 
 
 def test_reads_of_what_is_not_cached_are_none(redis_client):
     assert current_version(redis_client, MODEL) is None
-    assert read_current(redis_client, MODEL, "json") is None
+    assert read_in_force(redis_client, MODEL, JAN, "json") is None
     assert read_meta(redis_client, MODEL, 1) is None
     assert version_in_force(redis_client, MODEL, JAN) is None
     assert versions(redis_client, MODEL, limit=10) == []
     publish(redis_client, 1)
     assert read_body(redis_client, MODEL, 2, "json") is None
-    assert read_current(redis_client, MODEL, "pdf") is None
-    assert read_current(redis_client, "other-model", "json") is None
+    assert read_in_force(redis_client, MODEL, JAN, "pdf") is None
+    assert read_in_force(redis_client, "other-model", JAN, "json") is None
 
 
 def test_pointer_never_moves_back(redis_client):
@@ -83,7 +83,7 @@ def test_pointer_never_moves_back(redis_client):
     publish(redis_client, 1, JAN)
     publish(redis_client, 2, FEB)
     assert current_version(redis_client, MODEL) == 3
-    assert read_current(redis_client, MODEL, "json") == (3, bodies_of(3)["json"])
+    assert read_in_force(redis_client, MODEL, date.max, "json") == (3, bodies_of(3)["json"])
     assert versions(redis_client, MODEL, limit=10) == [3, 2, 1]
     assert read_body(redis_client, MODEL, 1, "csv") == bodies_of(1)["csv"]
     publish(redis_client, 4, MAR)
@@ -118,6 +118,10 @@ def test_version_in_force_on_same_and_different_effective_dates(redis_client):
     assert version_in_force(redis_client, MODEL, date(2024, 2, 28)) == 1
     assert version_in_force(redis_client, MODEL, FEB) == 6
     assert version_in_force(redis_client, MODEL, date(2024, 3, 28)) == 6
+    for day in (date(2024, 1, 30), JAN, FEB, date(2024, 3, 28), MAR, date.max):
+        version = version_in_force(redis_client, MODEL, day)
+        expected = None if version is None else (version, bodies_of(version)["csv"])
+        assert read_in_force(redis_client, MODEL, day, "csv") == expected
     assert version_in_force(redis_client, MODEL, MAR) == 5
     assert version_in_force(redis_client, MODEL, date(2099, 1, 1)) == 5
     assert version_in_force(redis_client, MODEL, date.max) == 5
@@ -160,7 +164,8 @@ def test_flush_all_removes_only_the_cache_keys(redis_client):
     redis_client.set("foreign:key", b"kept")
     redis_client.set("pa:v0:old-layout", b"kept")
     cache_keys = len(list(redis_client.scan_iter(match=keys.ALL_KEYS_PATTERN)))
-    assert cache_keys == 120 * (len(FORMATS) + 1) + 3 + 1 > store.FLUSH_BATCH
+    # per version its bodies and meta; per model 3 index keys and a top copy per format
+    assert cache_keys == 120 * (len(FORMATS) + 1) + 3 + len(FORMATS) + 1 > store.FLUSH_BATCH
     assert flush_all(redis_client) == cache_keys
     assert sorted(redis_client.scan_iter()) == [b"foreign:key", b"pa:v0:old-layout"]
     assert current_version(redis_client, MODEL) is None
@@ -196,11 +201,11 @@ def test_ping_is_false_quickly_on_a_closed_port(tmp_path):
     "call",
     [
         lambda r: current_version(r, MODEL),
-        lambda r: read_current(r, MODEL, "json"),
+        lambda r: read_in_force(r, MODEL, JAN, "json"),
         lambda r: publish(r, 1),
         lambda r: flush_all(r),
     ],
-    ids=["current_version", "read_current", "publish_version", "flush_all"],
+    ids=["current_version", "read_in_force", "publish_version", "flush_all"],
 )
 def test_connection_errors_propagate(tmp_path, call):
     client = make_redis("redis://127.0.0.1:1/0", tmp_path)
@@ -224,9 +229,9 @@ def test_readers_never_see_a_mix_of_versions(redis_client):
     def reader() -> list[int]:
         seen = []
         while not published.is_set() or not seen or seen[-1] != last:
-            found = read_current(redis_client, MODEL, "json")
+            found = read_in_force(redis_client, MODEL, date.max, "json")
             if found is None:
-                assert not seen, "read_current found nothing after a version was current"
+                assert not seen, "read_in_force found nothing after a version was in force"
                 continue
             version, body = found
             assert json.loads(body.removeprefix(b"json:"))["version"] == version
@@ -240,3 +245,15 @@ def test_readers_never_see_a_mix_of_versions(redis_client):
         seen = [future.result(timeout=30) for future in readers]
     assert all(versions_seen[-1] == last for versions_seen in seen)
     assert len({version for versions_seen in seen for version in versions_seen}) > 1
+
+
+def test_api_key_records_round_trip_expire_and_are_forgotten(redis_client):
+    record = {"id": "key_1", "scopes": ["models:read"], "models": None, "revoked": False}
+    digest = "ab" * 32
+    assert store.get_api_key(redis_client, digest) is None
+    store.put_api_key(redis_client, digest, record)
+    assert store.get_api_key(redis_client, digest) == record
+    ttl = redis_client.ttl(keys.api_key_key(digest))
+    assert 0 < ttl <= store.API_KEY_TTL_SECONDS
+    store.forget_api_key(redis_client, digest)
+    assert store.get_api_key(redis_client, digest) is None

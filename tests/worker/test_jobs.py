@@ -16,6 +16,7 @@ from service.engine.data import MarketData, write_data
 from service.engine.models import PASSIVE_BENCHMARKS
 from service.engine.performance import TABLE_COLUMNS, truncate
 from service.ledger import list_rebalances
+from service.worker import jobs
 from service.worker.jobs import (
     PERFORMANCE_DOCUMENT,
     handles,
@@ -107,11 +108,14 @@ def test_first_run_publishes_the_performance_documents(worker):
     assert get_document(h.redis, model_performance_document("agg-plus-ig")) is None
 
 
-def test_a_second_run_adds_nothing(worker):
+def test_a_second_run_adds_nothing_and_runs_no_backtest(worker, monkeypatch):
     h, _ = worker
     bodies = cached_bodies(h)
     before = documents(h)
+    backtested = []
+    monkeypatch.setattr(jobs, "run_backtests", lambda *args, **kw: backtested.append(args))
     assert run_due(h, MODELS_RUN) == {model_id: [] for model_id in MODELS_RUN}
+    assert backtested == []
     for model_id in MODELS_RUN:
         assert ledger_versions(h, model_id) == list(range(1, MONTHS + 1))
     assert cached_bodies(h) == bodies

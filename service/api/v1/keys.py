@@ -12,10 +12,10 @@ from schemas.keys import (
     KeySchema,
 )
 
-from ...auth import current_key, require
+from ...auth import current_key, require, revoke
 from ...errors import fail
-from ...extensions import get_session
-from ...ledger import add_audit_events, create_key, get_key, list_keys, revoke_key
+from ...extensions import get_redis, get_session
+from ...ledger import add_audit_events, create_key, get_key, list_keys
 from ..blueprint import Blueprint
 
 blp = Blueprint("keys", __name__, url_prefix="/v1", description="API keys")
@@ -77,10 +77,7 @@ class Key(MethodView):
     @blp.response(200, KeySchema)
     def delete(self, key_id: str):
         """Revoke an API key at once (revoking again changes nothing)"""
-        session = get_session()
-        key = revoke_key(session, key_id)
+        key = revoke(get_session(), get_redis(), key_id, actor=current_key().id)
         if key is None:
             fail(404, f"no key {key_id!r}", field="key_id", location="path")
-        audit(session, "revoke_key", key_id)
-        session.commit()
         return key

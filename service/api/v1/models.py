@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import date
 
-from flask import Response, current_app, request
+from flask import Response, current_app, g, request
 from flask.views import MethodView
 from redis.exceptions import RedisError
 
 from schemas.models import ModelListSchema, ModelSchema, WeightsQuerySchema, WeightsSchema
 
-from ...auth import ensure_licensed, licensed, require
-from ...cache import read_body, version_in_force
+from ...audit import audit_buffer
+from ...auth import current_key, ensure_licensed, licensed, require
+from ...cache import get_api_key, read_api_key_and_in_force, read_in_force
 from ...errors import fail
 from ...extensions import get_redis, get_session
 from ...formats import FORMATS, NotAcceptable, negotiate
-from ...ledger import get_definition, latest_rebalance, model_definitions
-from ...publishing import rendered_bodies, securities_catalog, weights_document
+from ...ledger import get_definition, latest_rebalance, list_rebalances, model_definitions
+from ...publishing import rendered_bodies, republish, securities_catalog, weights_document
 from ..blueprint import Blueprint
 
 blp = Blueprint("models", __name__, url_prefix="/v1/models", description="Model portfolios")
@@ -58,39 +60,72 @@ class Model(MethodView):
         return model_view(definition, latest_rebalance(get_session(), model_id))
 
 
+def prefetch_weights(redis, digest: str, model_id: str):
+    """The key's cached record and the weights the request names, in one round trip.
+
+    The query is read loosely here; the view validates it and uses what was fetched only if
+    it names the same model, day and format.
+    """
+    try:
+        as_of = request.args.get("as_of")
+        on = date.fromisoformat(as_of) if as_of else date.today()
+        fmt = negotiate(request.args.get("format"), request.headers.get("Accept")).name
+        record, found = read_api_key_and_in_force(redis, digest, model_id, on, fmt)
+    except (ValueError, NotAcceptable):  # answered by the view's own checks
+        return get_api_key(redis, digest), None
+    return record, ((model_id, on, fmt), found)
+
+
 @blp.route("/<model_id>/weights")
 class Weights(MethodView):
-    @require("models:read")
+    @require("models:read", prefetch=prefetch_weights)
     @blp.arguments(WeightsQuerySchema, location="query")
     @blp.response(200, WeightsSchema, description="JSON; csv, irebal and orion by format")
     def get(self, query: dict, model_id: str):
         """The weights in force on a date, in the format asked for"""
-        definition = licensed_definition(model_id)
+        # The hot path: the key's record, the version in force and its body come from the
+        # cache in one round trip (prefetch_weights), without SQL; the read's audit is buffered.
+        ensure_licensed(model_id, True)
         try:
             fmt = negotiate(query.get("format"), request.headers.get("Accept"))
         except NotAcceptable as error:
+            licensed_definition(model_id)
             fail(406, str(error), field="Accept", location="headers")
         on = query.get("as_of") or date.today()
-        body = cached_body(model_id, on, fmt.name) or ledger_body(definition, on, fmt.name)
+        version, body = cached_weights(model_id, on, fmt.name) or ledger_weights(
+            model_id, on, fmt.name
+        )
+        audit_buffer().record_read(current_key().id, model_id, version)
         return Response(body, mimetype=fmt.media_type)
 
 
-def cached_body(model_id: str, on: date, fmt: str) -> bytes | None:
-    """The body from the cache, or None on a miss or when Redis is down."""
+def cached_weights(model_id: str, on: date, fmt: str) -> tuple[int, bytes] | None:
+    """The version in force and its body from the cache; None on a miss or when Redis is down."""
+    prefetched = g.pop("prefetched", None)
+    if prefetched is not None and prefetched[0] == (model_id, on, fmt):
+        return prefetched[1]
     try:
-        redis = get_redis()
-        version = version_in_force(redis, model_id, on)
-        return None if version is None else read_body(redis, model_id, version, fmt)
+        return read_in_force(get_redis(), model_id, on, fmt)
+    except ValueError:  # a model id that cannot be a cache key: no such model
+        return None
     except RedisError:
         current_app.logger.warning("redis unavailable: serving weights from the ledger")
         return None
 
 
-def ledger_body(definition, on: date, fmt: str) -> bytes:
-    """The body rendered from the ledger (the system of record)."""
-    rebalance = latest_rebalance(get_session(), definition.model_id, on)
+def ledger_weights(model_id: str, on: date, fmt: str) -> tuple[int, bytes]:
+    """The version in force and its body from the ledger (the system of record).
+
+    The cache lacked a version the ledger has (it was flushed or lost), so the model's versions
+    are published to it again.
+    """
+    definition = licensed_definition(model_id)
+    session = get_session()
+    rebalance = latest_rebalance(session, model_id, on)
     if rebalance is None:
-        fail(404, f"{definition.model_id} has no version in force on {on}", field="as_of")
+        fail(404, f"{model_id} has no version in force on {on}", field="as_of")
     catalog = securities_catalog(current_app.config["DATA_DIR"])
-    document = weights_document(definition, rebalance, catalog)
-    return rendered_bodies(document)[FORMATS[fmt].name]
+    body = rendered_bodies(weights_document(definition, rebalance, catalog))[FORMATS[fmt].name]
+    with contextlib.suppress(RedisError):
+        republish(get_redis(), definition, list_rebalances(session, model_id, limit=None), catalog)
+    return rebalance.version, body
