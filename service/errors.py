@@ -16,6 +16,7 @@ import json
 from http import HTTPStatus
 
 from flask import Flask, Response, current_app
+from marshmallow.exceptions import SCHEMA
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 PROBLEM_JSON = "application/problem+json"
@@ -60,7 +61,12 @@ def field_errors(messages: dict, location: str = "", prefix: str = "") -> list[d
             # A whole-body error (e.g. invalid JSON) comes as a list, not a dict of fields.
             errors += field_errors(value if isinstance(value, dict) else {"body": value}, str(key))
             continue
-        name = f"{prefix}[{key}]" if str(key).isdigit() else f"{prefix}.{key}" if prefix else key
+        if key == SCHEMA:  # marshmallow's name for an error of the whole object: name the object
+            name = prefix or "body"
+        elif str(key).isdigit():
+            name = f"{prefix}[{key}]"
+        else:
+            name = f"{prefix}.{key}" if prefix else key
         if isinstance(value, dict):
             errors += field_errors(value, location, str(name))
         else:

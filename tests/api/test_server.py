@@ -696,11 +696,6 @@ def test_each_push_validation_rule_is_refused_naming_the_field(server, rule):
     assert versions(server, CHECKED) == [1]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="service bug: a JSON body that is not an object is answered with the field "
-    "'_schema' (marshmallow's internal name) instead of naming the body",
-)
 @pytest.mark.parametrize(
     ("body", "field"),
     [
