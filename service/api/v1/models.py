@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 from datetime import date
 
 from flask import Response, current_app, g, request
@@ -13,10 +14,10 @@ from schemas.models import ModelListSchema, ModelSchema, WeightsQuerySchema, Wei
 
 from ...audit import audit_buffer
 from ...auth import current_key, ensure_licensed, licensed, require
-from ...cache import get_api_key, read_api_key_and_in_force, read_in_force
+from ...cache import get_api_key, read_api_key_and_in_force
 from ...errors import fail
 from ...extensions import get_redis, get_session
-from ...formats import FORMATS, NotAcceptable, negotiate
+from ...formats import FORMATS, Format, NotAcceptable, negotiate
 from ...ledger import get_definition, latest_rebalance, list_rebalances, model_definitions
 from ...publishing import rendered_bodies, republish, securities_catalog, weights_document
 from ..blueprint import Blueprint
@@ -60,57 +61,56 @@ class Model(MethodView):
         return model_view(definition, latest_rebalance(get_session(), model_id))
 
 
+@dataclass
+class WeightsRead:
+    """What a weights request asks for, and what the cache holds of it (None: not cached)."""
+
+    on: date
+    fmt: Format
+    found: tuple[int, bytes] | None = None
+
+
+def requested(as_of: date | str | None, fmt: str | None) -> WeightsRead:
+    """The day (today by default) and the format (by ``fmt``, else the Accept header)."""
+    on = date.fromisoformat(as_of) if isinstance(as_of, str) else as_of or date.today()
+    return WeightsRead(on, negotiate(fmt, request.headers.get("Accept")))
+
+
 def prefetch_weights(redis, digest: str, model_id: str):
     """The key's cached record and the weights the request names, in one round trip.
 
-    The query is read loosely here; the view validates it and uses what was fetched only if
-    it names the same model, day and format.
+    The query is read loosely here; one that does not parse is left to the view's checks.
     """
     try:
-        as_of = request.args.get("as_of")
-        on = date.fromisoformat(as_of) if as_of else date.today()
-        fmt = negotiate(request.args.get("format"), request.headers.get("Accept")).name
-        record, found = read_api_key_and_in_force(redis, digest, model_id, on, fmt)
-    except (ValueError, NotAcceptable):  # answered by the view's own checks
+        read = requested(request.args.get("as_of"), request.args.get("format"))
+        record, read.found = read_api_key_and_in_force(
+            redis, digest, model_id, read.on, read.fmt.name
+        )
+    except (ValueError, NotAcceptable):  # ValueError: also a model id no cache key can hold
         return get_api_key(redis, digest), None
-    return record, ((model_id, on, fmt), found)
+    return record, read
 
 
-@blp.route("/<model_id>/weights")
-class Weights(MethodView):
-    @require("models:read", prefetch=prefetch_weights)
-    @blp.arguments(WeightsQuerySchema, location="query")
-    @blp.response(200, WeightsSchema, description="JSON; csv, irebal and orion by format")
-    def get(self, query: dict, model_id: str):
-        """The weights in force on a date, in the format asked for"""
-        # The hot path: the key's record, the version in force and its body come from the
-        # cache in one round trip (prefetch_weights), without SQL; the read's audit is buffered.
-        ensure_licensed(model_id, True)
+# A function, not a MethodView like the others: the hot path, and a class adds two dispatches.
+@blp.route("/<model_id>/weights", methods=["GET"])
+@require("models:read", prefetch=prefetch_weights)
+@blp.arguments(WeightsQuerySchema, location="query")
+@blp.response(200, WeightsSchema, description="JSON; csv, irebal and orion by format")
+def weights(query: dict, model_id: str):
+    """The weights in force on a date, in the format asked for"""
+    # The key's record, the version in force and its body came from the cache in one round
+    # trip (prefetch_weights), without SQL; the read's audit is buffered.
+    ensure_licensed(model_id, True)
+    read = g.pop("prefetched", None)
+    if read is None:  # Redis is down, or the query needs the checks below
         try:
-            fmt = negotiate(query.get("format"), request.headers.get("Accept"))
+            read = requested(query.get("as_of"), query.get("format"))
         except NotAcceptable as error:
             licensed_definition(model_id)
             fail(406, str(error), field="Accept", location="headers")
-        on = query.get("as_of") or date.today()
-        version, body = cached_weights(model_id, on, fmt.name) or ledger_weights(
-            model_id, on, fmt.name
-        )
-        audit_buffer().record_read(current_key().id, model_id, version)
-        return Response(body, mimetype=fmt.media_type)
-
-
-def cached_weights(model_id: str, on: date, fmt: str) -> tuple[int, bytes] | None:
-    """The version in force and its body from the cache; None on a miss or when Redis is down."""
-    prefetched = g.pop("prefetched", None)
-    if prefetched is not None and prefetched[0] == (model_id, on, fmt):
-        return prefetched[1]
-    try:
-        return read_in_force(get_redis(), model_id, on, fmt)
-    except ValueError:  # a model id that cannot be a cache key: no such model
-        return None
-    except RedisError:
-        current_app.logger.warning("redis unavailable: serving weights from the ledger")
-        return None
+    version, body = read.found or ledger_weights(model_id, read.on, read.fmt.name)
+    audit_buffer().record_read(current_key().id, model_id, version)
+    return Response(body, mimetype=read.fmt.media_type)
 
 
 def ledger_weights(model_id: str, on: date, fmt: str) -> tuple[int, bytes]:
