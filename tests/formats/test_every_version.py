@@ -1,0 +1,91 @@
+"""Every version of every model, as the worker records and publishes it, in the platform formats.
+
+The versions are the monthly rebalances of the nine models' backtests on the sample universe's
+real-ticker ETFs (2016 to 2024), written to a SQLite ledger and rendered by the publishing code,
+exactly as ``plusalpha worker`` does.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from service.engine.models import MODELS
+from service.ledger import (
+    add_rebalance,
+    get_definition,
+    list_rebalances,
+    make_engine,
+    session_factory,
+    upgrade,
+)
+from service.publishing import publish_definitions, rendered_bodies, weights_document
+from service.worker.jobs import effective_date
+
+from .test_render import ORION_SECURITY_KEYS, TWO_DECIMALS, read_csv, read_orion
+
+IREBAL_TOTAL = Decimal("100.00")
+
+
+@pytest.fixture(scope="module")
+def published(small_sample, small_backtests, tmp_path_factory):
+    """(model_id, version, bodies by format) of every recorded version."""
+    engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('ledger') / 'ledger.db'}")
+    upgrade(engine)
+    bodies = []
+    with session_factory(engine)() as session:
+        publish_definitions(session)
+        for model_id, backtest in small_backtests.items():
+            for rebalance in backtest.rebalances:
+                add_rebalance(
+                    session,
+                    model_id,
+                    as_of=rebalance.date.date(),
+                    effective_date=effective_date(rebalance.date),
+                    weights={t: float(w) for t, w in rebalance.weights.items()},
+                    source="worker",
+                )
+        session.commit()
+        for model_id in MODELS:
+            definition = get_definition(session, model_id)
+            for row in list_rebalances(session, model_id, limit=None):
+                document = weights_document(definition, row, small_sample.securities)
+                bodies.append((model_id, row.version, rendered_bodies(document)))
+    engine.dispose()
+    return bodies
+
+
+def test_every_model_has_its_monthly_versions(published, small_backtests):
+    counts = {model_id: 0 for model_id in MODELS}
+    for model_id, _, _ in published:
+        counts[model_id] += 1
+    assert counts == {m: len(backtest.rebalances) for m, backtest in small_backtests.items()}
+    assert min(counts.values()) > 100
+
+
+def test_every_irebal_file_sums_to_exactly_100(published):
+    for model_id, version, bodies in published:
+        rows = read_csv(bodies["irebal"].decode())
+        assert rows[0] == ["Symbol", "Target %"], (model_id, version)
+        percents = [Decimal(percent) for _, percent in rows[1:]]
+        assert all(TWO_DECIMALS.fullmatch(percent) for _, percent in rows[1:]), (model_id, version)
+        assert sum(percents) == IREBAL_TOTAL, (model_id, version, sum(percents))
+        assert rows[-1][0] == "$CASH", (model_id, version)
+
+
+def test_every_orion_document_has_every_field(published):
+    for model_id, version, bodies in published:
+        orion = read_orion(bodies["orion"].decode())
+        assert {"name", "description"} <= set(orion), (model_id, version)
+        assert orion["securities"], (model_id, version)
+        for security in orion["securities"]:
+            assert list(security) == ORION_SECURITY_KEYS, (model_id, version)
+            lower, target, upper = (
+                security["lowerModelTolerancePercent"],
+                security["targetPercent"],
+                security["upperModelTolerancePercent"],
+            )
+            assert 0 <= lower <= target <= upper <= 100, (model_id, version, security)
+        total = sum(security["targetPercent"] for security in orion["securities"])
+        assert total == IREBAL_TOTAL, (model_id, version, total)
