@@ -2,7 +2,7 @@
 
 import math
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates_schema
 
 from .common import PageQuerySchema, StrictSchema
 
@@ -42,8 +42,16 @@ class WeightsQuerySchema(StrictSchema):
     )
     format = fields.String(
         validate=validate.OneOf(FORMAT_NAMES),
-        metadata={"description": "Overrides the Accept header: " + ", ".join(FORMAT_NAMES)},
+        metadata={
+            "description": "Overrides the Accept header (any case): " + ", ".join(FORMAT_NAMES)
+        },
     )
+
+    @pre_load
+    def format_in_any_case(self, data, **kwargs):
+        if isinstance(data.get("format"), str):
+            return {**data, "format": data["format"].lower()}
+        return data
 
 
 class HoldingSchema(Schema):

@@ -63,6 +63,17 @@ def test_weights_in_force_on_a_date(client, make_key, as_of, version):
     }
 
 
+def test_a_format_name_in_any_case_is_the_format(client, make_key):
+    headers = bearer(make_key())
+    url = "/v1/models/agg-plus-baseline/weights"
+    for name in ("csv", "irebal"):
+        expected = client.get(f"{url}?format={name}", headers=headers)
+        for spelling in (name.upper(), name.capitalize()):
+            response = client.get(f"{url}?format={spelling}", headers=headers)
+            assert response.status_code == 200
+            assert response.data == expected.data
+
+
 def test_every_format_by_parameter_and_by_accept(client, make_key):
     headers = bearer(make_key())
     url = "/v1/models/agg-plus-baseline/weights"
