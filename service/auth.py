@@ -21,7 +21,7 @@ from .errors import Problem, fail
 from .extensions import get_redis, get_session
 from .ledger import add_audit_events, key_for_secret, revoke_key, secret_hash
 
-SCOPES = ("models:read", "performance:read", "rebalances:write", "admin")
+SCOPES = ("models:read", "performance:read", "rebalances:write", "trades:write", "admin")
 BEARER = "Bearer "
 
 log = logging.getLogger(__name__)

@@ -1,8 +1,11 @@
-"""Operations commands: ``plusalpha worker``, ``plusalpha cache rebuild``, ``plusalpha keys``."""
+"""Operations commands: ``plusalpha worker``, ``cache rebuild``, ``keys`` and ``trades``."""
 
 from __future__ import annotations
 
+import csv
+import json
 import sys
+from datetime import date
 from pathlib import Path
 
 import click
@@ -11,7 +14,16 @@ from flask.cli import AppGroup, with_appcontext
 
 from .auth import SCOPES, revoke
 from .engine.models import MODELS
-from .ledger import create_key, key_for_secret
+from .engine.sample import data_or_sample
+from .engine.trades import (
+    BAND_TYPES,
+    MODES,
+    TradeInputError,
+    TradeOptions,
+    rebalance,
+)
+from .formats import CASH
+from .ledger import create_key, key_for_secret, latest_rebalance
 from .worker.jobs import QUEUE, handles, rebuild_cache, run_due, scheduled_run
 
 cache_cli = AppGroup("cache", help="The Redis serving cache.")
@@ -19,7 +31,7 @@ keys_cli = AppGroup("keys", help="API keys.")
 
 
 def init_app(app: Flask) -> None:
-    for command in (worker_command, cache_cli, keys_cli):
+    for command in (worker_command, cache_cli, keys_cli, trades_command):
         app.cli.add_command(command)
 
 
@@ -100,3 +112,78 @@ def keys_revoke(key_id: str) -> None:
         if key is None:
             raise click.ClickException(f"no key {key_id!r}")
         click.echo(f"key {key.id} ({key.name}) revoked at {key.revoked_at.isoformat()}")
+
+
+@click.command("trades")
+@click.argument("model_id", type=click.Choice(list(MODELS)))
+@click.option(
+    "--account",
+    "account_csv",
+    required=True,
+    type=click.File(encoding="utf-8-sig"),
+    help="CSV of ticker,quantity; cash as the row $CASH,amount.",
+)
+@click.option("--mode", type=click.Choice(MODES), default="full", show_default=True)
+@click.option("--band", type=float, help="Tolerance band (default: the model's).")
+@click.option("--band-type", type=click.Choice(BAND_TYPES), help="Default: the model's.")
+@click.option("--min-trade", type=float, default=0.0, show_default=True)
+@click.option("--cash-target", type=float, default=0.0, show_default=True)
+@click.option("--fractional", is_flag=True, help="Fractional shares (default: whole shares).")
+@click.option("--restricted", multiple=True, help="A ticker never bought (repeat).")
+@click.option("--locked", multiple=True, help="A ticker never traded (repeat).")
+@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv")
+@with_appcontext
+def trades_command(model_id: str, account_csv, fmt: str, **options) -> None:
+    """The trades that bring an account to the model's weights in force today.
+
+    Prices are the latest closes of the configured data (or the sample). Writes the trades as
+    CSV (ticker,action,quantity,amount), or the whole answer as JSON; warnings go to stderr.
+    """
+    holdings, cash = read_account(account_csv)
+    h = app_handles()
+    with h.sessions() as session:
+        row = latest_rebalance(session, model_id, date.today())
+    if row is None:
+        raise click.ClickException(f"{model_id} has no version in the ledger: run the worker")
+    spec = MODELS[model_id]
+    options["band"] = spec.band if options["band"] is None else options["band"]
+    options["band_type"] = options["band_type"] or spec.band_type
+    options["restricted"], options["locked"] = map(
+        frozenset, (options["restricted"], options["locked"])
+    )
+    closes = data_or_sample(h.data_dir).latest_closes().to_dict()
+    try:
+        result = rebalance(
+            holdings, cash, closes, row.weights_by_ticker, TradeOptions(**options), known=closes
+        )
+    except TradeInputError as error:
+        raise click.ClickException(str(error)) from error
+    for warning in result.warnings:
+        click.echo(f"warning: {warning.message}", err=True)
+    if fmt == "json":
+        click.echo(json.dumps({"model_id": model_id, "version": row.version, **result.as_dict()}))
+        return
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(["ticker", "action", "quantity", "amount"])
+    for trade in result.trades:
+        writer.writerow([trade.ticker, trade.action, f"{trade.quantity:g}", f"{trade.amount:.2f}"])
+
+
+def read_account(file) -> tuple[list[dict], float]:
+    """Holdings and cash of an account CSV (header ticker,quantity; cash as ``$CASH``)."""
+    rows = list(csv.reader(file))
+    if not rows or [cell.strip().lower() for cell in rows[0]] != ["ticker", "quantity"]:
+        raise click.ClickException(f"{file.name}: the header must be ticker,quantity")
+    holdings, cash = [], 0.0
+    for line, row in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        try:
+            ticker, quantity = row[0].strip(), float(row[1])
+        except (IndexError, ValueError) as error:
+            raise click.ClickException(f"{file.name}, line {line}: {error}") from error
+        if ticker == CASH:
+            cash += quantity
+        else:
+            holdings.append({"ticker": ticker, "quantity": quantity})
+    return holdings, cash

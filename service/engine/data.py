@@ -90,6 +90,10 @@ class MarketData:
         """Rows of `securities` whose kind is ``etf``."""
         return self.securities[self.securities["kind"] == "etf"]
 
+    def latest_closes(self) -> pd.Series:
+        """Each ETF's latest close: its last level in the data (ETFs with none are left out)."""
+        return self.prices[self.etfs.index].ffill().iloc[-1].dropna()
+
 
 @dataclass(frozen=True)
 class _Table:

@@ -70,7 +70,9 @@ class ModelSpec:
     ``algorithm`` is ``"optimizer"`` (maximize the signal's expected return at the target risk,
     under ``max_position`` and ``max_sector`` caps and a quadratic ``turnover_penalty``) or
     ``"trend_rule"`` (the transparent rule of the active benchmark indices). ``annual_fee`` is
-    taken out of the returns monthly.
+    taken out of the returns monthly. ``band`` and ``band_type`` are the tolerance band account
+    trade lists use unless a request sets its own (see :mod:`service.engine.trades`): by default
+    10% of each target weight, the band of the Orion documents.
     """
 
     id: str
@@ -86,6 +88,8 @@ class ModelSpec:
     max_sector: float = 1.0
     turnover_penalty: float = 0.0
     signal: str = "trend"
+    band: float = 0.10
+    band_type: str = "relative"
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ import requests
 from sqlalchemy import text
 
 from service.app import create_app
+from service.auth import SCOPES
 from service.config import settings_from_env
 from service.engine.backtest import run_backtests
 from service.engine.models import PASSIVE_BENCHMARKS
@@ -59,7 +60,6 @@ REDIS_URL = machine_redis_url("PLUSALPHA_TEST_SERVER_REDIS_URL", SERVER_REDIS_DB
 PROBLEM = "application/problem+json"
 TIMEOUT = 30
 CHALLENGE = 'Bearer realm="plusalpha"'
-SCOPES = ("models:read", "performance:read", "rebalances:write", "admin")
 
 READ = "agg-plus-baseline"
 """Three seeded versions, read by many tests and written by none."""
@@ -510,6 +510,26 @@ def test_keys_page_newest_first(server):
     assert len(seen) >= len(KEYS)
 
 
+ACCOUNT = {"holdings": [{"ticker": "AGG", "quantity": 100}, {"ticker": "TLT", "quantity": 20}]}
+
+
+def test_account_trade_lists(server):
+    path = f"/v1/models/{READ}/accounts/trades"
+    one = call(server, "POST", path, key="all-but-admin", json={**ACCOUNT, "cash": 2500.0})
+    assert one.status_code == 200, one.text
+    result = one.json()
+    assert (result["model_id"], result["version"]) == (READ, 3)
+    assert {t["ticker"] for t in result["trades"]} >= {"TLT", "LQD", "SHY"}
+    assert result["cash"] >= 0 and result["drift_after"]["total"] < result["drift_before"]["total"]
+    accounts = [{**ACCOUNT, "cash": 2500.0}, {"cash": 10_000.0}]
+    batch = call(server, "POST", f"{path}:batch", key="all-but-admin", json={"accounts": accounts})
+    assert batch.status_code == 200, batch.text
+    first = {name: value for name, value in result.items() if name not in ("model_id", "version")}
+    assert batch.json()["accounts"][0] == first
+    bad = call(server, "POST", path, key="all-but-admin", json={"holdings": [{"ticker": "AGG"}]})
+    assert_problem(bad, 422, [("holdings[0].quantity", "json")])
+
+
 # --- every failure ----------------------------------------------------------------------------
 
 ENDPOINTS = [
@@ -522,6 +542,8 @@ ENDPOINTS = [
     ("GET", f"/v1/models/{READ}/performance", "performance:read"),
     ("GET", "/v1/performance", "performance:read"),
     ("POST", f"/v1/models/{READ}/rebalances", "rebalances:write"),
+    ("POST", f"/v1/models/{READ}/accounts/trades", "trades:write"),
+    ("POST", f"/v1/models/{READ}/accounts/trades:batch", "trades:write"),
     ("GET", "/v1/keys", "admin"),
     ("POST", "/v1/keys", "admin"),
     ("DELETE", "/v1/keys/key_0000000000000000", "admin"),
@@ -535,6 +557,10 @@ def request_body(method: str, path: str) -> dict:
         return {}
     if path == "/v1/keys":
         return {"json": NEW_KEY}
+    if path.endswith("/accounts/trades"):
+        return {"json": ACCOUNT}
+    if path.endswith("/accounts/trades:batch"):
+        return {"json": {"accounts": [ACCOUNT]}}
     return {"json": BODY, "headers": {"Idempotency-Key": uuid.uuid4().hex}}
 
 

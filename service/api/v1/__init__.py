@@ -7,7 +7,7 @@ from flask_smorest import Api
 
 def register(api: Api) -> None:
     """Register every resource's blueprint."""
-    from . import health, keys, models, performance, rebalances, trades
+    from . import accounts, health, keys, models, performance, rebalances, trades
 
-    for module in (health, models, rebalances, trades, performance, keys):
+    for module in (health, models, rebalances, trades, accounts, performance, keys):
         api.register_blueprint(module.blp)

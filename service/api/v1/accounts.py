@@ -1,0 +1,118 @@
+"""Account trade lists (scope ``trades:write``): the trades that bring an account to a model.
+
+The API computes and stores nothing: the account, its prices and the options come in, the
+trades, the account after them, its drift and the warnings go out (``service.engine.trades``).
+The model's weights are those in force today; prices default to the latest close in our data.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from functools import cache
+
+from flask import current_app
+
+from schemas.accounts import (
+    MAX_ACCOUNT_VALUE,
+    AccountTradesRequestSchema,
+    BatchTradeListSchema,
+    BatchTradesRequestSchema,
+    TradeListSchema,
+)
+
+from ...auth import require
+from ...engine.models import MODELS
+from ...engine.sample import data_or_sample
+from ...engine.trades import TradeInputError, TradeOptions, rebalance, rebalance_many
+from ...errors import fail
+from ...extensions import get_session
+from ...ledger import latest_rebalance
+from ..blueprint import Blueprint
+from .models import licensed_definition
+
+blp = Blueprint("accounts", __name__, url_prefix="/v1/models", description="Account trade lists")
+
+
+@cache
+def latest_closes(data_dir: str | None) -> dict[str, float]:
+    """Each ETF's latest close in the configured data (or the sample), read once a process."""
+    return data_or_sample(data_dir).latest_closes().to_dict()
+
+
+def trading_context(model_id: str, body: dict):
+    """The version traded to, its weights, the prices and the options; 404 or 422 as needed."""
+    licensed_definition(model_id)
+    rebalance_row = latest_rebalance(get_session(), model_id, date.today())
+    if rebalance_row is None:
+        fail(404, f"{model_id} has no version in force today", field="model_id", location="path")
+    closes = latest_closes(current_app.config["DATA_DIR"])
+    prices = {**closes, **body["prices"]}
+    unknown = sorted(set(body["prices"]) - set(closes))
+    if unknown:
+        fail(
+            422,
+            f"unknown tickers {', '.join(unknown)}",
+            field=f"prices.{unknown[0]}",
+            location="json",
+        )
+    spec = MODELS[model_id]
+    options = {"band": spec.band, "band_type": spec.band_type, **body["options"]}
+    options["restricted"] = frozenset(options["restricted"])
+    options["locked"] = frozenset(options["locked"])
+    return rebalance_row, prices, TradeOptions(**options), frozenset(closes)
+
+
+def too_large(accounts: list[dict], prices: dict[str, float], where: str = "") -> None:
+    """422 for an account worth more than MAX_ACCOUNT_VALUE (most likely a unit error)."""
+    for k, account in enumerate(accounts):
+        value = account["cash"] + sum(
+            holding["quantity"] * prices.get(holding["ticker"], 0.0)
+            for holding in account["holdings"]
+        )
+        if value > MAX_ACCOUNT_VALUE:
+            field = f"{where.format(k)}holdings"
+            detail = f"the account is worth {value:.3g}, over {MAX_ACCOUNT_VALUE:g}"
+            fail(422, detail, field=field, location="json")
+
+
+@blp.route("/<model_id>/accounts/trades", methods=["POST"])
+@require("trades:write")
+@blp.arguments(AccountTradesRequestSchema)
+@blp.response(200, TradeListSchema)
+def account_trades(body: dict, model_id: str):
+    """The trades that bring one account to the model
+
+    Modes ``full``, ``band``, ``buy_only`` and ``sell_only``; tolerance bands (the model's by
+    default), ``min_trade``, ``cash_target``, whole or fractional shares, restricted and locked
+    tickers. Holdings outside the model are sold unless locked. Nothing is stored.
+    """
+    row, prices, options, known = trading_context(model_id, body)
+    too_large([body], prices)
+    try:
+        result = rebalance(
+            body["holdings"], body["cash"], prices, row.weights_by_ticker, options, known=known
+        )
+    except TradeInputError as error:
+        fail(422, error.message, field=error.field, location="json")
+    return {"model_id": model_id, "version": row.version, **result.as_dict()}
+
+
+@blp.route("/<model_id>/accounts/trades:batch", methods=["POST"])
+@require("trades:write")
+@blp.arguments(BatchTradesRequestSchema)
+@blp.response(200, BatchTradeListSchema)
+def batch_trades(body: dict, model_id: str):
+    """The trades that bring each of up to 1,000 accounts to the model
+
+    The accounts share the prices and the options; the answer lists them in the same order.
+    """
+    row, prices, options, known = trading_context(model_id, body)
+    too_large(body["accounts"], prices, "accounts[{}].")
+    try:
+        results = rebalance_many(
+            body["accounts"], prices, row.weights_by_ticker, options, known=known
+        )
+    except TradeInputError as error:
+        fail(422, error.message, field=error.field, location="json")
+    accounts = [result.as_dict() for result in results]
+    return {"model_id": model_id, "version": row.version, "accounts": accounts}
