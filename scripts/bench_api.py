@@ -55,8 +55,13 @@ def bare_app():
     return app
 
 
-def seed(var_dir: str, redis_url: str) -> str:
-    """Publish one version of MODEL and create a models:read key; the key's secret."""
+def seed(
+    var_dir: str,
+    redis_url: str,
+    weights: dict[str, float] = WEIGHTS,
+    scopes: tuple[str, ...] = ("models:read",),
+) -> str:
+    """Publish one version of MODEL and create a key with ``scopes``; the key's secret."""
     # Imported here: gunicorn imports this module for bare_app, which must stay bare.
     sys.path.insert(0, str(ROOT))
     from service.app import create_app
@@ -73,10 +78,10 @@ def seed(var_dir: str, redis_url: str) -> str:
             MODEL,
             as_of=date(2024, 9, 30),
             effective_date=date(2024, 10, 1),
-            weights=WEIGHTS,
+            weights=weights,
             source="worker",
         )
-        _, secret = create_key(session, name="bench", tenant="bench", scopes=["models:read"])
+        _, secret = create_key(session, name="bench", tenant="bench", scopes=list(scopes))
         session.commit()
         publish(get_redis(), get_definition(session, MODEL), row, securities_catalog(None))
     return secret
@@ -98,9 +103,15 @@ def start(app: str, port: int, workers: int, env: dict) -> subprocess.Popen:
     sys.exit(f"{app} did not start")
 
 
-def wrk(url: str, key: str, seconds: int, connections: int) -> dict[str, float]:
-    """Requests per second and p50/p99 latency (ms) of one wrk run against ``url``."""
+def wrk(
+    url: str, key: str, seconds: int, connections: int, script: str | None = None
+) -> dict[str, float]:
+    """Requests per second and p50/p99 latency (ms) of one wrk run against ``url``.
+
+    ``script``: a wrk Lua script (e.g. to POST a body).
+    """
     command = ["wrk", "--latency", "-t2", f"-c{connections}", f"-d{seconds}s"]
+    command += ["-s", script] if script else []
     command += ["-H", f"Authorization: Bearer {key}", url]
     out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     if re.search(r"Non-2xx or 3xx responses", out):
