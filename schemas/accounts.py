@@ -10,7 +10,9 @@ from .models import JSONNumber
 MAX_HOLDINGS = 500
 """Holdings per account."""
 MAX_BATCH = 1000
-"""Accounts per batch request."""
+"""Accounts per batch answered at once; a larger batch runs as a job."""
+MAX_JOB = 100_000
+"""Accounts per batch job."""
 MAX_QUANTITY = 1e9
 """Shares of one holding."""
 MAX_CASH = 1e10
@@ -117,8 +119,11 @@ class BatchTradesRequestSchema(StrictSchema):
     accounts = fields.List(
         fields.Nested(AccountSchema),
         required=True,
-        validate=validate.Length(min=1, max=MAX_BATCH),
-        metadata={"description": f"1 to {MAX_BATCH} accounts."},
+        validate=validate.Length(min=1, max=MAX_JOB),
+        metadata={
+            "description": f"1 to {MAX_JOB:,} accounts; over {MAX_BATCH:,}, the batch runs as a "
+            "job (202 with its status URL)."
+        },
     )
     prices = PRICES
     options = OPTIONS
@@ -174,3 +179,17 @@ class BatchTradeListSchema(Schema):
     model_id = fields.String()
     version = fields.Integer()
     accounts = fields.List(fields.Nested(AccountTradesSchema))
+
+
+class JobSchema(Schema):
+    """A batch of trade lists run in the background."""
+
+    job_id = fields.String()
+    status = fields.String(
+        metadata={"description": "queued, started, finished or failed (see RQ's job statuses)"}
+    )
+    status_url = fields.String()
+    result = fields.Nested(
+        BatchTradeListSchema, allow_none=True, metadata={"description": "When finished."}
+    )
+    error = fields.String(allow_none=True, metadata={"description": "When failed."})

@@ -36,12 +36,13 @@ Algorithm, per account (lines: the held and the model tickers, in ticker order)
    cash below the cash target, nor below zero. With whole shares a buy is the floor of the
    shortfall in shares; if those buys cost more than the budget, one more share is sold of
    each line still above target, largest excess first, until they do not.
-4. If the budget still falls short, the buys are water-filled: each line's shortfall less a
-   common level, chosen so that they spend the budget exactly; the largest shortfalls are
-   filled first and the smallest may get nothing. Buys under ``min_trade`` are dropped and the
-   budget filled again over the others until none is left.
-5. With whole shares, cash left over the cash target is spent on one more share of the lines
-   still below target, largest shortfall first, if it is affordable and clears ``min_trade``.
+4. If the budget still falls short, the buys (whole shares: their floors) are water-filled:
+   each is cut to its shortfall less a common level, chosen so that they spend the budget
+   exactly; the largest shortfalls are filled first and the smallest may get nothing. Buys
+   under ``min_trade`` are dropped and the budget filled again over the others.
+5. With whole shares, cash left over the cash target buys a share at a time of the line
+   furthest below target that it affords and whose trade then clears ``min_trade``, until none
+   is left; then the extra sales of step 3 that the buys did not need are taken back.
 
 So nothing is sold short, cash never goes negative, no ticker is both bought and sold, and a
 line ends within a share of its target unless a lock, a restriction, ``min_trade`` or cash
@@ -54,7 +55,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from decimal import Decimal
 from numbers import Real
 
@@ -104,7 +105,11 @@ class TradeOptions:
     locked: frozenset[str] = frozenset()
 
 
-@dataclass(frozen=True)
+# Trades, warnings and positions are slotted, not frozen: an answer for 1,000 accounts builds
+# some 120,000 of them, and a frozen dataclass takes 0.7 us to build against 0.2 us.
+
+
+@dataclass(slots=True)
 class Trade:
     ticker: str
     action: str  # "buy" or "sell"
@@ -112,14 +117,14 @@ class Trade:
     amount: float  # quantity * price, > 0
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class TradeWarning:
     ticker: str | None  # None for the account as a whole
     code: str
     message: str
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Position:
     ticker: str
     quantity: float
@@ -150,7 +155,13 @@ class Rebalance:
     warnings: tuple[TradeWarning, ...]
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        """The answer as JSON-ready dicts and lists (`dataclasses.asdict` is ten times slower)."""
+        answer = {f.name: getattr(self, f.name) for f in fields(self)}
+        for name in ("trades", "positions", "warnings"):
+            answer[name] = [{k: getattr(r, k) for k in r.__slots__} for r in answer[name]]
+        for name in ("drift_before", "drift_after"):
+            answer[name] = {"total": answer[name].total, "max": answer[name].max}
+        return answer
 
 
 @dataclass(frozen=True)
@@ -229,7 +240,10 @@ def _number(value, field: str, *, positive: bool = False, maximum: float | None 
         isinstance(value, bool) or not isinstance(value, Real | Decimal)
     ):
         raise TradeInputError(field, f"must be a number, not {value!r}")
-    number = float(value)
+    try:
+        number = float(value)
+    except (ValueError, OverflowError):  # a signalling NaN, an int too large for a float
+        number = math.nan
     if not math.isfinite(number):
         raise TradeInputError(field, f"must be finite, not {value!r}")
     if positive and number <= 0:
@@ -293,8 +307,9 @@ def _model(prices, targets, options, known) -> _Model:
     weights = {t: _number(w, f"targets.{t}") for t, w in targets.items()}
     if sum(weights.values()) > 1 + TARGET_SUM_TOLERANCE:
         raise TradeInputError("targets", f"weights sum to {sum(weights.values()):g}, over 1")
-    for ticker in sorted(t for t, w in weights.items() if w > 0 and t not in checked):
-        raise TradeInputError(f"prices.{ticker}", f"no price for {ticker}, which the model holds")
+    missing = sorted(t for t, w in weights.items() if w > 0 and t not in checked)
+    if missing:
+        raise TradeInputError(f"prices.{missing[0]}", f"no price for {missing[0]}, in the model")
     scale = 1.0 - options.cash_target
     scaled = {t: w * scale for t, w in weights.items() if w * scale > 0}
     return _Model(scaled, checked, options, None if known is None else _tickers(known, "known"))
@@ -304,21 +319,39 @@ def _holdings(holdings, model: _Model, where: str) -> dict[str, float]:
     if isinstance(holdings, str | bytes) or not isinstance(holdings, Sequence):
         raise TradeInputError(f"{where}holdings", "must be a list of {ticker, quantity}")
     held: dict[str, float] = {}
+    prices, known = model.prices, model.known
     for i, holding in enumerate(holdings):
-        path = f"{where}holdings[{i}]"
-        if type(holding) is not dict and not isinstance(holding, Mapping):
-            raise TradeInputError(path, "must be an object with ticker and quantity")
-        ticker = holding.get("ticker")
-        if not isinstance(ticker, str) or not ticker:
-            raise TradeInputError(f"{path}.ticker", f"must be a ticker, not {ticker!r}")
-        if ticker in held:
-            raise TradeInputError(f"{path}.ticker", f"{ticker} is held twice")
-        if model.known is not None and ticker not in model.known:
-            raise TradeInputError(f"{path}.ticker", f"unknown ticker {ticker}")
-        if ticker not in model.prices:
-            raise TradeInputError(f"prices.{ticker}", f"no price for {ticker}, which is held")
-        held[ticker] = _number(holding.get("quantity"), f"{path}.quantity")
+        if type(holding) is dict:  # the fast path, for a holding that passes every check
+            ticker, quantity = holding.get("ticker"), holding.get("quantity")
+            if (
+                type(ticker) is str
+                and ticker
+                and ticker in prices
+                and ticker not in held
+                and (known is None or ticker in known)
+                and type(quantity) in (float, int)
+                and 0 <= quantity < math.inf
+            ):
+                held[ticker] = float(quantity)
+                continue
+        ticker, quantity = _holding(holding, held, model, f"{where}holdings[{i}]")
+        held[ticker] = quantity
     return held
+
+
+def _holding(holding, held, model: _Model, path: str) -> tuple[str, float]:
+    if not isinstance(holding, Mapping):
+        raise TradeInputError(path, "must be an object with ticker and quantity")
+    ticker = holding.get("ticker")
+    if not isinstance(ticker, str) or not ticker:
+        raise TradeInputError(f"{path}.ticker", f"must be a ticker, not {ticker!r}")
+    if ticker in held:
+        raise TradeInputError(f"{path}.ticker", f"{ticker} is held twice")
+    if model.known is not None and ticker not in model.known:
+        raise TradeInputError(f"{path}.ticker", f"unknown ticker {ticker}")
+    if ticker not in model.prices:
+        raise TradeInputError(f"prices.{ticker}", f"no price for {ticker}, which is held")
+    return ticker, _number(holding.get("quantity"), f"{path}.quantity")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -333,8 +366,8 @@ def _account(holdings, cash, model: _Model, where: str) -> Rebalance:
     p = np.array([model.prices[t] for t in tickers])
     target = np.array([model.weights.get(t, 0.0) for t in tickers])
     opts = model.options
-    locked = np.array([t in opts.locked for t in tickers], dtype=bool)
-    restricted = np.array([t in opts.restricted for t in tickers], dtype=bool)
+    locked = np.array([t in opts.locked for t in tickers] if opts.locked else False)
+    restricted = np.array([t in opts.restricted for t in tickers] if opts.restricted else False)
     value = cash + float(q @ p)
     if value <= 0:
         nothing = np.zeros(len(tickers))
@@ -412,16 +445,18 @@ def _spend(short, p, buy, left, min_trade, dust) -> float:
 
     Ties go to the first ticker. Updates ``buy``; returns the cash left.
     """
-    heap = [(-short[i], i) for i in np.flatnonzero(short > dust)]
+    heap = [(-s, i) for i, s in enumerate(short.tolist()) if s > dust]
     heapq.heapify(heap)
+    price, shares = p.tolist(), buy.tolist()
     while heap:
         minus_short, i = heapq.heappop(heap)
-        if p[i] > left or (buy[i] + 1) * p[i] < min_trade:
+        if price[i] > left or (shares[i] + 1) * price[i] < min_trade:
             continue  # cash only falls: it never will
-        buy[i] += 1
-        left -= p[i]
-        if -minus_short - p[i] > dust:
-            heapq.heappush(heap, (minus_short + p[i], i))
+        shares[i] += 1
+        left -= price[i]
+        if -minus_short - price[i] > dust:
+            heapq.heappush(heap, (minus_short + price[i], i))
+    buy[:] = shares
     return left
 
 

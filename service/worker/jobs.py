@@ -27,6 +27,7 @@ from ..engine.data import MarketData
 from ..engine.models import MODELS
 from ..engine.performance import assemble_table, last_complete_month, truncate
 from ..engine.sample import data_or_sample
+from ..engine.trades import TradeOptions, rebalance_many
 from ..ledger import (
     add_rebalance,
     get_definition,
@@ -209,6 +210,20 @@ def rebuild_cache(h: Handles) -> int:
                 rows = list_rebalances(session, model_id, limit=None)
                 count += republish(h.redis, definition, rows, catalog)
     return count
+
+
+def trade_batch(
+    model_id: str,
+    version: int,
+    targets: Mapping[str, float],
+    accounts: list[dict],
+    prices: Mapping[str, float],
+    options: TradeOptions,
+    known: frozenset[str],
+) -> dict:
+    """The RQ job of a batch of account trade lists too large to answer at once."""
+    results = rebalance_many(accounts, prices, targets, options, known=known)
+    return {"model_id": model_id, "version": version, "accounts": [r.as_dict() for r in results]}
 
 
 def next_run(now: datetime) -> datetime:

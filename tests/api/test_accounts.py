@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from rq import Queue, SimpleWorker
 
-from schemas.accounts import MAX_BATCH, MAX_HOLDINGS
+from schemas.accounts import MAX_BATCH, MAX_HOLDINGS, MAX_JOB
+from service.extensions import get_redis
+from service.worker.jobs import QUEUE
 
 from .conftest import SEED_VERSIONS, bearer
 
@@ -153,11 +156,40 @@ def test_non_finite_numbers_are_422(client, trader, number):
     assert "holdings[0].quantity" in [e["field"] for e in response.json["errors"]]
 
 
-def test_a_batch_over_the_limit_is_422(client, trader):
-    body = {"accounts": [{"cash": 1.0}] * (MAX_BATCH + 1)}
+def test_a_batch_over_the_job_limit_is_422(client, trader):
+    body = {"accounts": [{}] * (MAX_JOB + 1)}
     response = client.post(f"{URL}:batch", json=body, headers=trader)
     assert response.status_code == 422
     assert [e["field"] for e in response.json["errors"]] == ["accounts"]
+
+
+def test_a_large_batch_runs_as_a_job_with_a_status_url(api_app, client, trader, make_key):
+    accounts = [
+        {"holdings": [{"ticker": "AGG", "quantity": k % 50}], "cash": 100.0 * k}
+        for k in range(MAX_BATCH + 1)
+    ]
+    body = {"accounts": accounts, "prices": PRICES}
+    queued = client.post(f"{URL}:batch", json=body, headers=trader)
+    assert queued.status_code == 202, queued.json
+    status_url = queued.headers["Location"]
+    assert queued.json["status_url"] == status_url
+    assert queued.json["status"] == "queued"
+    assert client.get(status_url, headers=trader).json["status"] == "queued"
+    other = bearer(make_key(scopes=["trades:write"]))
+    assert client.get(status_url, headers=other).status_code == 404
+    assert client.get("/v1/jobs/no-such-job", headers=trader).status_code == 404
+
+    with api_app.app_context():
+        redis = get_redis()
+        SimpleWorker([Queue(QUEUE, connection=redis)], connection=redis).work(burst=True)
+    done = client.get(status_url, headers=trader)
+    assert done.status_code == 200
+    assert done.json["status"] == "finished"
+    result = done.json["result"]
+    assert (result["model_id"], result["version"]) == (MODEL, 3)
+    assert len(result["accounts"]) == MAX_BATCH + 1
+    one = client.post(URL, json={**accounts[7], "prices": PRICES}, headers=trader).json
+    assert result["accounts"][7]["trades"] == one["trades"]
 
 
 def test_a_bad_account_in_a_batch_is_named(client, trader):

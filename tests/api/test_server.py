@@ -544,6 +544,7 @@ ENDPOINTS = [
     ("POST", f"/v1/models/{READ}/rebalances", "rebalances:write"),
     ("POST", f"/v1/models/{READ}/accounts/trades", "trades:write"),
     ("POST", f"/v1/models/{READ}/accounts/trades:batch", "trades:write"),
+    ("GET", "/v1/jobs/no-such-job", "trades:write"),
     ("GET", "/v1/keys", "admin"),
     ("POST", "/v1/keys", "admin"),
     ("DELETE", "/v1/keys/key_0000000000000000", "admin"),

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import replace
+from decimal import Decimal
 
 import pytest
 from hypothesis import given, settings
@@ -178,7 +180,7 @@ def test_an_account_on_target_gets_no_trades(problem, value):
 
 
 @SETTINGS
-@given(problems(mode="full"))
+@given(problems())
 def test_trading_twice_trades_nothing_more(problem):
     _, _, prices, targets, options = problem
     first = rebalance(*problem)
@@ -229,6 +231,23 @@ def test_full_rebalance_of_a_10000_account():
     assert result.drift_before.total == pytest.approx(1.2)
     assert result.drift_before.max == pytest.approx(0.4)
     assert result.drift_after.total == pytest.approx(0)
+    answer = json.loads(json.dumps(result.as_dict()))
+    assert answer["trades"][0] == {
+        "ticker": "BBB",
+        "action": "sell",
+        "quantity": 60,
+        "amount": 3000,
+    }
+    assert answer["positions"][0] == {
+        "ticker": "AAA",
+        "quantity": 60,
+        "price": 100,
+        "value": 6000,
+        "weight": 0.6,
+        "target": 0.6,
+    }
+    assert answer["drift_before"] == {"total": pytest.approx(1.2), "max": pytest.approx(0.4)}
+    assert answer["cash"] == 0 and answer["warnings"] == []
 
 
 def test_the_cash_target_is_carved_out_of_the_model():
@@ -313,6 +332,14 @@ def test_sell_only_raises_cash_to_its_target():
     result = rebalance(holdings, 0, prices, model, {"mode": "sell_only", "cash_target": 0.1})
     assert trades(result) == [("AAA", "sell", 5, 500), ("BBB", "sell", 5, 500)]
     assert result.cash == 1000
+
+
+def test_a_fractional_holding_outside_the_model_is_sold_whole():
+    holdings = [{"ticker": "AAA", "quantity": 10}, {"ticker": "ZZZ", "quantity": Decimal("2.5")}]
+    prices = {"AAA": 100.0, "ZZZ": 40.0}
+    result = rebalance(holdings, 0, prices, {"AAA": 1.0})
+    assert trades(result) == [("ZZZ", "sell", 2.5, 100), ("AAA", "buy", 1, 100)]
+    assert result.cash == 0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -423,6 +450,9 @@ def test_a_bad_account_of_a_batch_names_the_account():
     with pytest.raises(TradeInputError) as caught:
         rebalance_many([{"holdings": HOLDINGS, "cash": math.nan}], PRICES, MODEL)
     assert caught.value.field == "accounts[0].cash"
+    with pytest.raises(TradeInputError) as caught:
+        rebalance_many([{"holdings": HOLDINGS}, HOLDINGS], PRICES, MODEL)
+    assert caught.value.field == "accounts[1]"
 
 
 def test_a_batch_is_each_account_rebalanced():

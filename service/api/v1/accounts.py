@@ -7,28 +7,39 @@ The model's weights are those in force today; prices default to the latest close
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from functools import cache
+from http import HTTPStatus
 
-from flask import current_app
+from flask import Response, current_app
+from redis.exceptions import RedisError
+from rq import Queue
 
 from schemas.accounts import (
     MAX_ACCOUNT_VALUE,
+    MAX_BATCH,
     AccountTradesRequestSchema,
     BatchTradeListSchema,
     BatchTradesRequestSchema,
+    JobSchema,
     TradeListSchema,
 )
 
-from ...auth import require
+from ...auth import current_key, require
 from ...engine.models import MODELS
 from ...engine.sample import data_or_sample
 from ...engine.trades import TradeInputError, TradeOptions, rebalance, rebalance_many
-from ...errors import fail
-from ...extensions import get_session
+from ...errors import Problem, fail
+from ...extensions import get_redis, get_session
 from ...ledger import latest_rebalance
+from ...worker.jobs import QUEUE, trade_batch
 from ..blueprint import Blueprint
+from .jobs import JOB_RESULT_TTL_SECONDS, job_view
 from .models import licensed_definition
+
+ACCEPTED = HTTPStatus.ACCEPTED
+JSON = "application/json"
 
 blp = Blueprint("accounts", __name__, url_prefix="/v1/models", description="Account trade lists")
 
@@ -101,13 +112,23 @@ def account_trades(body: dict, model_id: str):
 @require("trades:write")
 @blp.arguments(BatchTradesRequestSchema)
 @blp.response(200, BatchTradeListSchema)
+@blp.alt_response(
+    ACCEPTED,
+    schema=JobSchema,
+    description=f"Over {MAX_BATCH:,} accounts: the batch runs as a job; poll its status URL",
+    headers={"Location": {"description": "The job's status URL", "schema": {"type": "string"}}},
+)
 def batch_trades(body: dict, model_id: str):
-    """The trades that bring each of up to 1,000 accounts to the model
+    """The trades that bring each account of a batch to the model
 
     The accounts share the prices and the options; the answer lists them in the same order.
+    Up to 1,000 accounts are answered at once; a larger batch (up to 100,000) is queued as a
+    job, answered 202 with the URL of its status, where its result appears when finished.
     """
     row, prices, options, known = trading_context(model_id, body)
     too_large(body["accounts"], prices, "accounts[{}].")
+    if len(body["accounts"]) > MAX_BATCH:
+        return queue_batch(model_id, row, body["accounts"], prices, options, known)
     try:
         results = rebalance_many(
             body["accounts"], prices, row.weights_by_ticker, options, known=known
@@ -116,3 +137,22 @@ def batch_trades(body: dict, model_id: str):
         fail(422, error.message, field=error.field, location="json")
     accounts = [result.as_dict() for result in results]
     return {"model_id": model_id, "version": row.version, "accounts": accounts}
+
+
+def queue_batch(model_id, row, accounts, prices, options, known) -> Response:
+    """Queue the batch for the RQ worker; 202 with the job's status URL (503 if Redis is down)."""
+    args = (model_id, row.version, row.weights_by_ticker, accounts, prices, options, known)
+    try:
+        job = Queue(QUEUE, connection=get_redis()).enqueue(
+            trade_batch,
+            *args,
+            result_ttl=JOB_RESULT_TTL_SECONDS,
+            failure_ttl=JOB_RESULT_TTL_SECONDS,
+            meta={"key_id": current_key().id},
+        )
+    except RedisError:
+        raise Problem(503, "the job queue is unavailable", headers={"Retry-After": "30"}) from None
+    status = job_view(job)
+    response = Response(json.dumps(JobSchema().dump(status)), ACCEPTED, mimetype=JSON)
+    response.headers["Location"] = status["status_url"]
+    return response
