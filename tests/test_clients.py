@@ -213,20 +213,8 @@ def test_push_with_the_same_idempotency_key_twice_adds_one_version(server, tmp_p
     ],
 )
 def test_bad_csv_is_refused_before_any_request(tmp_path, csv_text, expected):
-    weights = write_csv(tmp_path / "bad.csv", csv_text)
     with scripted_server([]) as fake:
-        result = run(
-            "push_rebalance.py",
-            "agg-plus-ig",
-            str(weights),
-            "--effective-date",
-            "2024-12-01",
-            "--base-url",
-            fake.url,
-            "--key",
-            "k",
-            *FAST,
-        )
+        result = push_to(fake, tmp_path, csv_text=csv_text)
     assert result.returncode == 2
     assert expected in result.stderr.decode()
     assert fake.requests == []
@@ -352,8 +340,9 @@ def problem(status: int, field: str) -> tuple:
     return status, {"Content-Type": "application/problem+json"}, body
 
 
-def push_to(fake, tmp_path, *extra: str) -> subprocess.CompletedProcess:
-    weights = write_csv(tmp_path / "w.csv", "ticker,weight\nAGG,1\n")
+def push_to(fake, tmp_path, *extra: str, csv_text="ticker,weight\nAGG,1\n"):
+    """push_rebalance.py of ``csv_text`` to the scripted server ``fake``."""
+    weights = write_csv(tmp_path / "w.csv", csv_text)
     return run(
         "push_rebalance.py",
         "agg-plus-ig",

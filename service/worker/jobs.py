@@ -84,19 +84,7 @@ def run_due(h: Handles, model_ids=None, progress: bool = False) -> dict[str, lis
         publish_definitions(session)
         session.commit()
         for model_id in sorted(ids):
-            known = worker_as_of_dates(session, model_id)
-            rows = [
-                add_rebalance(
-                    session,
-                    model_id,
-                    as_of=r.date.date(),
-                    effective_date=effective_date(r.date),
-                    weights={t: float(w) for t, w in r.weights.items()},
-                    source="worker",
-                )
-                for r in backtests[model_id].rebalances
-                if r.date.date() not in known
-            ]
+            rows = record_backtest(session, model_id, backtests[model_id])
             session.commit()
             definition = get_definition(session, model_id)
             for row in rows:
@@ -104,6 +92,23 @@ def run_due(h: Handles, model_ids=None, progress: bool = False) -> dict[str, lis
             added[model_id] = [row.version for row in rows]
     publish_performance(h.redis, data, backtests)
     return added
+
+
+def record_backtest(session, model_id: str, backtest: Backtest) -> list:
+    """Add to the ledger the backtest's rebalances of the months it lacks; the new rows."""
+    known = worker_as_of_dates(session, model_id)
+    return [
+        add_rebalance(
+            session,
+            model_id,
+            as_of=r.date.date(),
+            effective_date=effective_date(r.date),
+            weights={t: float(w) for t, w in r.weights.items()},
+            source="worker",
+        )
+        for r in backtest.rebalances
+        if r.date.date() not in known
+    ]
 
 
 def up_to_date(h: Handles, data: MarketData, ids: list[str]) -> bool:

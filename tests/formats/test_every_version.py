@@ -12,16 +12,9 @@ from decimal import Decimal
 import pytest
 
 from service.engine.models import MODELS
-from service.ledger import (
-    add_rebalance,
-    get_definition,
-    list_rebalances,
-    make_engine,
-    session_factory,
-    upgrade,
-)
+from service.ledger import get_definition, list_rebalances, make_engine, session_factory, upgrade
 from service.publishing import publish_definitions, rendered_bodies, weights_document
-from service.worker.jobs import effective_date
+from service.worker.jobs import record_backtest
 
 from .test_render import ORION_SECURITY_KEYS, TWO_DECIMALS, read_csv, read_orion
 
@@ -37,15 +30,7 @@ def published(small_sample, small_backtests, tmp_path_factory):
     with session_factory(engine)() as session:
         publish_definitions(session)
         for model_id, backtest in small_backtests.items():
-            for rebalance in backtest.rebalances:
-                add_rebalance(
-                    session,
-                    model_id,
-                    as_of=rebalance.date.date(),
-                    effective_date=effective_date(rebalance.date),
-                    weights={t: float(w) for t, w in rebalance.weights.items()},
-                    source="worker",
-                )
+            record_backtest(session, model_id, backtest)
         session.commit()
         for model_id in MODELS:
             definition = get_definition(session, model_id)
