@@ -187,3 +187,15 @@ def test_bad_query_is_422(published, client, reader, query, field):
     response = client.get(f"/v1/performance?{query}", headers=bearer(reader))
     assert response.status_code == 422
     assert [e["field"] for e in response.json["errors"]] == [field]
+
+
+def test_the_table_answers_304_to_its_etag(published, client, reader):
+    for path in (
+        "/v1/performance",
+        "/v1/performance?format=csv",
+        "/v1/models/agg-plus-baseline/performance",
+    ):
+        first = client.get(path, headers=bearer(reader))
+        assert first.status_code == 200
+        again = client.get(path, headers={**bearer(reader), "If-None-Match": first.headers["ETag"]})
+        assert (again.status_code, again.data) == (304, b"")

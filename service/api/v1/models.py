@@ -110,7 +110,7 @@ def weights(query: dict, model_id: str):
             fail(406, str(error), field="Accept", location="headers")
     version, body = read.found or ledger_weights(model_id, read.on, read.fmt.name)
     audit_buffer().record_read(current_key().id, model_id, version)
-    return Response(body, mimetype=read.fmt.media_type)
+    return Response(body, mimetype=read.fmt.media_type, headers={"Vary": "Accept"})
 
 
 def ledger_weights(model_id: str, on: date, fmt: str) -> tuple[int, bytes]:

@@ -1,0 +1,29 @@
+"""Conditional GETs (RFC 9110): every successful GET answer carries a strong ETag, the hash of its
+body, and a request whose ``If-None-Match`` names it (or ``*``) gets ``304 Not Modified``
+without the body. A platform polling weights, versions, trades or performance downloads a body
+only when it changed."""
+
+from __future__ import annotations
+
+from flask import Flask, Response, request
+
+CONDITIONAL_METHODS = ("GET", "HEAD")
+KEPT_ON_304 = ("ETag", "Vary", "Cache-Control")
+"""Headers a 304 repeats from the 200 it stands for (RFC 9110, 15.4.5)."""
+
+
+def conditional_get(response: Response) -> Response:
+    if request.method not in CONDITIONAL_METHODS or response.status_code != 200:
+        return response
+    if response.direct_passthrough:  # a streamed file (the docs' assets): left alone
+        return response
+    response.add_etag()
+    etag, _ = response.get_etag()
+    if not request.if_none_match.contains_weak(etag):
+        return response
+    kept = {name: response.headers[name] for name in KEPT_ON_304 if name in response.headers}
+    return Response(status=304, headers=kept)
+
+
+def init_app(app: Flask) -> None:
+    app.after_request(conditional_get)
