@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 from dataclasses import replace
@@ -21,7 +22,6 @@ from service.engine.trades import (
 
 SETTINGS = settings(max_examples=300, deadline=None)
 POOL = [f"T{i:02d}" for i in range(80)]
-PLAIN = TradeOptions(mode="full", fractional=True)
 
 # ---------------------------------------------------------------------------------------------
 # Random accounts
@@ -461,3 +461,17 @@ def test_a_batch_is_each_account_rebalanced():
     assert rebalance_many(accounts, PRICES, MODEL, options) == [
         rebalance(a["holdings"], a["cash"], PRICES, MODEL, options) for a in accounts
     ]
+
+
+def test_a_batch_leaves_the_garbage_collector_as_it_found_it():
+    bad = [{"holdings": HOLDINGS, "cash": -1}]
+    for enabled in (True, False):
+        (gc.enable if enabled else gc.disable)()
+        try:
+            rebalance_many([{"holdings": HOLDINGS, "cash": 0}], PRICES, MODEL)
+            assert gc.isenabled() is enabled
+            with pytest.raises(TradeInputError):
+                rebalance_many(bad, PRICES, MODEL)
+            assert gc.isenabled() is enabled
+        finally:
+            gc.enable()
