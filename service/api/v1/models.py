@@ -15,6 +15,7 @@ from schemas.models import ModelListSchema, ModelSchema, WeightsQuerySchema, Wei
 from ...audit import audit_buffer
 from ...auth import current_key, ensure_licensed, licensed, require
 from ...cache import get_api_key, read_api_key_and_in_force
+from ...conditional import conditional
 from ...errors import fail
 from ...extensions import get_redis, get_session
 from ...formats import FORMATS, Format, NotAcceptable, negotiate
@@ -39,6 +40,7 @@ def licensed_definition(model_id: str):
 @blp.route("")
 class Models(MethodView):
     @require("models:read")
+    @conditional
     @blp.response(200, ModelListSchema)
     def get(self):
         """The models this key may see"""
@@ -54,6 +56,7 @@ class Models(MethodView):
 @blp.route("/<model_id>")
 class Model(MethodView):
     @require("models:read")
+    @conditional
     @blp.response(200, ModelSchema)
     def get(self, model_id: str):
         """A model's definition and its latest version"""
@@ -94,6 +97,7 @@ def prefetch_weights(redis, digest: str, model_id: str):
 # A function, not a MethodView like the others: the hot path, and a class adds two dispatches.
 @blp.route("/<model_id>/weights", methods=["GET"])
 @require("models:read", prefetch=prefetch_weights)
+@conditional
 @blp.arguments(WeightsQuerySchema, location="query")
 @blp.response(200, WeightsSchema, description="JSON; csv, irebal and orion by format")
 def weights(query: dict, model_id: str):

@@ -23,6 +23,7 @@ from schemas.performance import (
 
 from ...auth import licensed, require
 from ...cache import get_document
+from ...conditional import conditional
 from ...engine.performance import TABLE_COLUMNS
 from ...errors import Problem
 from ...extensions import get_redis
@@ -43,6 +44,7 @@ blp = Blueprint(
 @blp.route("/performance")
 class Performance(MethodView):
     @require("performance:read")
+    @conditional
     @blp.arguments(PerformanceQuerySchema, location="query")
     @blp.response(200, PerformanceTableSchema, description="JSON; text/csv with format=csv")
     def get(self, query: dict):
@@ -63,6 +65,7 @@ class Performance(MethodView):
 @blp.route("/models/<model_id>/performance")
 class ModelPerformance(MethodView):
     @require("performance:read")
+    @conditional
     @blp.response(200, ModelPerformanceSchema)
     def get(self, model_id: str):
         """A model's statistics and its monthly net returns"""

@@ -27,6 +27,7 @@ from schemas.models import (
 )
 
 from ...auth import current_key, require
+from ...conditional import conditional
 from ...errors import Problem, fail
 from ...extensions import get_redis, get_session
 from ...ledger import (
@@ -60,6 +61,7 @@ def cursor_version(cursor: str | None) -> int | None:
 @blp.route("/<model_id>/rebalances")
 class Rebalances(MethodView):
     @require("models:read")
+    @conditional
     @blp.arguments(RebalancePageQuerySchema, location="query")
     @blp.response(200, RebalanceListSchema)
     def get(self, query: dict, model_id: str):
@@ -114,6 +116,7 @@ class Rebalances(MethodView):
 @blp.route("/<model_id>/rebalances/<int:version>")
 class Rebalance(MethodView):
     @require("models:read")
+    @conditional
     @blp.response(200, RebalanceSchema)
     def get(self, model_id: str, version: int):
         """One version of the model"""

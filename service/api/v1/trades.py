@@ -7,6 +7,7 @@ from flask.views import MethodView
 from schemas.trades import TradesQuerySchema, TradesSchema
 
 from ...auth import require
+from ...conditional import conditional
 from ...errors import fail
 from ...extensions import get_session
 from ...ledger import get_rebalance, latest_rebalance
@@ -22,6 +23,7 @@ blp = Blueprint("trades", __name__, url_prefix="/v1", description="Trades betwee
 @blp.route("/models/<model_id>/trades")
 class Trades(MethodView):
     @require("models:read")
+    @conditional
     @blp.arguments(TradesQuerySchema, location="query")
     @blp.response(200, TradesSchema)
     def get(self, query: dict, model_id: str):
