@@ -14,16 +14,16 @@ from flask.cli import AppGroup, with_appcontext
 
 from .auth import SCOPES, revoke
 from .engine.models import MODELS
-from .engine.sample import data_or_sample
 from .engine.trades import (
     BAND_TYPES,
     MODES,
     TradeInputError,
-    TradeOptions,
+    model_options,
     rebalance,
 )
 from .formats import CASH
 from .ledger import create_key, key_for_secret, latest_rebalance
+from .publishing import latest_closes
 from .worker.jobs import QUEUE, handles, rebuild_cache, run_due, scheduled_run
 
 cache_cli = AppGroup("cache", help="The Redis serving cache.")
@@ -145,17 +145,10 @@ def trades_command(model_id: str, account_csv, fmt: str, **options) -> None:
         row = latest_rebalance(session, model_id, date.today())
     if row is None:
         raise click.ClickException(f"{model_id} has no version in the ledger: run the worker")
-    spec = MODELS[model_id]
-    options["band"] = spec.band if options["band"] is None else options["band"]
-    options["band_type"] = options["band_type"] or spec.band_type
-    options["restricted"], options["locked"] = map(
-        frozenset, (options["restricted"], options["locked"])
-    )
-    closes = data_or_sample(h.data_dir).latest_closes().to_dict()
+    closes = latest_closes(h.data_dir)
+    options = model_options(MODELS[model_id], options)
     try:
-        result = rebalance(
-            holdings, cash, closes, row.weights_by_ticker, TradeOptions(**options), known=closes
-        )
+        result = rebalance(holdings, cash, closes, row.weights_by_ticker, options, known=closes)
     except TradeInputError as error:
         raise click.ClickException(str(error)) from error
     for warning in result.warnings:

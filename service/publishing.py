@@ -26,6 +26,12 @@ def securities_catalog(data_dir: str | None) -> pd.DataFrame:
     return data.securities[["name", "sector", "kind"]]
 
 
+@cache
+def latest_closes(data_dir: str | None) -> dict[str, float]:
+    """Each ETF's latest close in the configured data (or the sample)."""
+    return data_or_sample(data_dir).latest_closes().to_dict()
+
+
 def definition_document(spec: ModelSpec) -> dict:
     """The model definition as published: everything that describes the model."""
     document = dataclasses.asdict(spec)

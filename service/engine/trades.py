@@ -173,6 +173,13 @@ class _Model:
     known: frozenset[str] | None
 
 
+def model_options(spec, chosen: Mapping) -> dict:
+    """Options for an account traded to the model ``spec``: ``chosen`` (its None values left out)
+    over the model's own tolerance band; checked when a trade list uses them."""
+    given = {name: value for name, value in chosen.items() if value is not None}
+    return {"band": spec.band, "band_type": spec.band_type, **given}
+
+
 def rebalance(
     holdings: Sequence[Mapping],
     cash: float,

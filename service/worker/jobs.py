@@ -27,7 +27,7 @@ from ..engine.data import MarketData
 from ..engine.models import MODELS
 from ..engine.performance import assemble_table, last_complete_month, truncate
 from ..engine.sample import data_or_sample
-from ..engine.trades import TradeOptions, rebalance_many
+from ..engine.trades import rebalance_many
 from ..ledger import (
     add_rebalance,
     get_definition,
@@ -223,10 +223,10 @@ def trade_batch(
     targets: Mapping[str, float],
     accounts: list[dict],
     prices: Mapping[str, float],
-    options: TradeOptions,
+    options: Mapping,
     known: frozenset[str],
 ) -> dict:
-    """The RQ job of a batch of account trade lists too large to answer at once."""
+    """Account trade lists of a batch: the answer of a small batch, the RQ job of a large one."""
     results = rebalance_many(accounts, prices, targets, options, known=known)
     return {"model_id": model_id, "version": version, "accounts": [r.as_dict() for r in results]}
 

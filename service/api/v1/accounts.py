@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from datetime import date
-from functools import cache
 from http import HTTPStatus
 
 from flask import Response, current_app
@@ -28,11 +27,11 @@ from schemas.accounts import (
 
 from ...auth import current_key, require
 from ...engine.models import MODELS
-from ...engine.sample import data_or_sample
-from ...engine.trades import TradeInputError, TradeOptions, rebalance, rebalance_many
+from ...engine.trades import TradeInputError, model_options, rebalance
 from ...errors import Problem, fail
 from ...extensions import get_redis, get_session
 from ...ledger import latest_rebalance
+from ...publishing import latest_closes
 from ...worker.jobs import QUEUE, trade_batch
 from ..blueprint import Blueprint
 from .jobs import JOB_RESULT_TTL_SECONDS, job_view
@@ -42,12 +41,6 @@ ACCEPTED = HTTPStatus.ACCEPTED
 JSON = "application/json"
 
 blp = Blueprint("accounts", __name__, url_prefix="/v1/models", description="Account trade lists")
-
-
-@cache
-def latest_closes(data_dir: str | None) -> dict[str, float]:
-    """Each ETF's latest close in the configured data (or the sample), read once a process."""
-    return data_or_sample(data_dir).latest_closes().to_dict()
 
 
 def trading_context(model_id: str, body: dict):
@@ -66,11 +59,8 @@ def trading_context(model_id: str, body: dict):
             field=f"prices.{unknown[0]}",
             location="json",
         )
-    spec = MODELS[model_id]
-    options = {"band": spec.band, "band_type": spec.band_type, **body["options"]}
-    options["restricted"] = frozenset(options["restricted"])
-    options["locked"] = frozenset(options["locked"])
-    return rebalance_row, prices, TradeOptions(**options), frozenset(closes)
+    options = model_options(MODELS[model_id], body["options"])
+    return rebalance_row, prices, options, frozenset(closes)
 
 
 def too_large(accounts: list[dict], prices: dict[str, float], where: str = "") -> None:
@@ -127,21 +117,17 @@ def batch_trades(body: dict, model_id: str):
     """
     row, prices, options, known = trading_context(model_id, body)
     too_large(body["accounts"], prices, "accounts[{}].")
+    args = (model_id, row.version, row.weights_by_ticker, body["accounts"], prices, options, known)
     if len(body["accounts"]) > MAX_BATCH:
-        return queue_batch(model_id, row, body["accounts"], prices, options, known)
+        return queue_batch(args)
     try:
-        results = rebalance_many(
-            body["accounts"], prices, row.weights_by_ticker, options, known=known
-        )
+        return trade_batch(*args)
     except TradeInputError as error:
         fail(422, error.message, field=error.field, location="json")
-    accounts = [result.as_dict() for result in results]
-    return {"model_id": model_id, "version": row.version, "accounts": accounts}
 
 
-def queue_batch(model_id, row, accounts, prices, options, known) -> Response:
-    """Queue the batch for the RQ worker; 202 with the job's status URL (503 if Redis is down)."""
-    args = (model_id, row.version, row.weights_by_ticker, accounts, prices, options, known)
+def queue_batch(args: tuple) -> Response:
+    """Queue ``trade_batch(*args)`` for the RQ worker; 202 with its status URL (503: no Redis)."""
     try:
         job = Queue(QUEUE, connection=get_redis()).enqueue(
             trade_batch,
