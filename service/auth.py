@@ -97,14 +97,17 @@ def revoke(session, redis, key_id: str, actor: str | None):
         return None
     event = {"action": "revoke_key", "key_id": actor, "detail": {"key": key_id}}
     add_audit_events(session, [event])
-    for commit in (True, False):
-        try:
-            forget_api_key(redis, key.secret_hash)
-        except RedisError:
-            log.warning("redis unavailable: %s stays cached until it expires", key_id)
-        if commit:
-            session.commit()
+    forget_cached(redis, key)
+    session.commit()
+    forget_cached(redis, key)
     return key
+
+
+def forget_cached(redis, key) -> None:
+    try:
+        forget_api_key(redis, key.secret_hash)
+    except RedisError:
+        log.warning("redis unavailable: %s stays cached until it expires", key.id)
 
 
 def require(scope: str, prefetch=None):
