@@ -7,19 +7,19 @@ not exist, so a key cannot learn which models exist beyond its licence.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from dataclasses import asdict, dataclass
-from functools import wraps
+from functools import partial, wraps
 
-from flask import current_app, g, request
+from flask import after_this_request, current_app, g, request
 from redis.exceptions import RedisError
 
 from .audit import audit_buffer
-from .cache import forget_api_key, get_api_key, put_api_key
+from .cache import Window, count_request, forget_api_key, put_api_key, read_api_key
 from .errors import Problem, fail
 from .extensions import get_redis, get_session
 from .ledger import add_audit_events, key_for_secret, revoke_key, secret_hash
+from .limits import Quota, current_window
 
 SCOPES = ("models:read", "performance:read", "rebalances:write", "trades:write", "admin")
 BEARER = "Bearer "
@@ -35,10 +35,13 @@ class Caller:
     scopes: list[str]
     models: list[str] | None
     revoked: bool
+    rate_limit: int | None = None
+    """Requests per window; None for the service's default (see :mod:`service.limits`)."""
 
     @classmethod
     def of(cls, key) -> Caller:
-        return cls(key.id, list(key.scopes), key.models, key.revoked_at is not None)
+        revoked = key.revoked_at is not None
+        return cls(key.id, list(key.scopes), key.models, revoked, key.rate_limit)
 
 
 def current_key() -> Caller:
@@ -46,8 +49,9 @@ def current_key() -> Caller:
     return g.api_key
 
 
-def authenticate(prefetch=None, view_kwargs=None) -> Caller:
-    """The key of the Authorization header; 401 when missing, unknown or revoked.
+def authenticate(prefetch=None, view_kwargs=None) -> tuple[Caller, Quota | None]:
+    """The key of the Authorization header, and where it stands against its rate limit after
+    this request (None when Redis could not count it); 401 when missing, unknown or revoked.
 
     The key's record comes from the cache, else from the ledger (and then fills the cache).
     With ``prefetch`` (see :func:`require`) the cache read also fetches what the view needs.
@@ -57,32 +61,44 @@ def authenticate(prefetch=None, view_kwargs=None) -> Caller:
     secret = header[len(BEARER) :].strip() if header.startswith(BEARER) else ""
     if not secret:
         raise Problem(401, "an API key is required: Authorization: Bearer <key>", headers=challenge)
-    caller = cached_caller(secret_hash(secret), prefetch, view_kwargs) or ledger_caller(secret)
+    config = current_app.config
+    window = current_window(config["RATE_LIMIT_WINDOW"])
+    caller, requests = cached_caller(secret_hash(secret), window, prefetch, view_kwargs)
+    if caller is None:
+        caller, requests = ledger_caller(secret, window)
     if caller is None or caller.revoked:
         raise Problem(401, "the API key is unknown or revoked", headers=challenge)
-    return caller
+    if requests is None:
+        return caller, None
+    return caller, Quota.of(caller.rate_limit or config["RATE_LIMIT"], requests, window)
 
 
-def cached_caller(digest: str, prefetch=None, view_kwargs=None) -> Caller | None:
+def cached_caller(
+    digest: str, window: Window, prefetch=None, view_kwargs=None
+) -> tuple[Caller | None, int | None]:
+    """The key's cached record and its requests in ``window`` (None, None on a miss)."""
     try:
         if prefetch is None:
-            record = get_api_key(get_redis(), digest)
+            read = read_api_key(get_redis(), digest, window)
         else:
-            record, g.prefetched = prefetch(get_redis(), digest, **view_kwargs)
+            read, g.prefetched = prefetch(get_redis(), digest, window, **view_kwargs)
     except RedisError:
         current_app.logger.warning("redis unavailable: checking API keys in the ledger")
-        return None
-    return None if record is None else Caller(**record)
+        return None, None
+    return (None if read.record is None else Caller(**read.record)), read.requests
 
 
-def ledger_caller(secret: str) -> Caller | None:
+def ledger_caller(secret: str, window: Window) -> tuple[Caller | None, int | None]:
+    """The key from the ledger, cached for the next requests, and its requests in ``window``."""
     key = key_for_secret(get_session(), secret)
     if key is None:
-        return None
+        return None, None
     caller = Caller.of(key)
-    with contextlib.suppress(RedisError):
+    try:
         put_api_key(get_redis(), key.secret_hash, asdict(caller))
-    return caller
+        return caller, count_request(get_redis(), key.secret_hash, window)
+    except RedisError:
+        return caller, None
 
 
 def revoke(session, redis, key_id: str, actor: str | None):
@@ -113,9 +129,12 @@ def forget_cached(redis, key) -> None:
 def require(scope: str, prefetch=None):
     """Decorate a view: authenticate, then check the key holds ``scope`` (403 if not).
 
-    ``prefetch(redis, digest, **view_kwargs) -> (key record or None, extra)``, for a hot read,
-    reads the key's cached record and what the view will need in one round trip; ``extra`` is
-    left in ``g.prefetched`` for the view.
+    A key over its rate limit gets a 429 (before the scope is checked); every answer to a key
+    whose requests were counted carries its RateLimit headers.
+
+    ``prefetch(redis, digest, window, **view_kwargs) -> (KeyRead, extra)``, for a hot read, reads
+    the key as :func:`service.cache.read_api_key` does and what the view will need in one round
+    trip; ``extra`` is left in ``g.prefetched`` for the view.
     """
     if scope not in SCOPES:
         raise ValueError(f"unknown scope {scope!r}")
@@ -123,7 +142,10 @@ def require(scope: str, prefetch=None):
     def decorator(view):
         @wraps(view)
         def wrapped(*args, **kwargs):
-            key = authenticate(prefetch, kwargs)
+            key, quota = authenticate(prefetch, kwargs)
+            if quota is not None:
+                quota.enforce()
+                after_this_request(partial(with_headers, quota.headers))
             if scope not in key.scopes:
                 fail(403, f"this API key lacks the scope {scope}")
             g.api_key = key
@@ -133,6 +155,11 @@ def require(scope: str, prefetch=None):
         return wrapped
 
     return decorator
+
+
+def with_headers(headers: dict[str, str], response):
+    response.headers.update(headers)
+    return response
 
 
 def licensed(model_id: str) -> bool:

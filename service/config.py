@@ -1,6 +1,8 @@
 """Settings: the one place that reads the environment.
 
-Every variable, its meaning and its default is listed in ``VARIABLES`` and in the README.
+Every variable, its meaning and its default is listed in ``VARIABLES`` and in the README. A
+variable whose default is an integer must be a positive integer: anything else stops the start
+with a message naming it, rather than serving with a limit nobody chose.
 """
 
 from __future__ import annotations
@@ -30,15 +32,38 @@ VARIABLES = {
         None,
         "SQLAlchemy URL of the ledger; the SQLite file PLUSALPHA_VAR_DIR/plusalpha.db when unset.",
     ),
+    "PLUSALPHA_RATE_LIMIT": (
+        "RATE_LIMIT",
+        1200,
+        "Requests a key may make per rate-limit window, unless the key has a limit of its own.",
+    ),
+    "PLUSALPHA_RATE_LIMIT_WINDOW": (
+        "RATE_LIMIT_WINDOW",
+        60,
+        "The rate-limit window, in seconds (fixed windows, aligned on the clock).",
+    ),
 }
 
 
 def settings_from_env(environ: Mapping[str, str] | None = None) -> dict:
     """The Flask config values that the environment sets (defaults where it does not)."""
     environ = os.environ if environ is None else environ
-    return {
-        key: environ.get(name, default) or default for name, (key, default, _) in VARIABLES.items()
-    }
+    settings = {}
+    for name, (key, default, _) in VARIABLES.items():
+        value = environ.get(name) or default
+        settings[key] = positive_int(name, value) if isinstance(default, int) else value
+    return settings
+
+
+def positive_int(name: str, value: str | int) -> int:
+    """``value`` as a positive integer; ValueError naming the variable when it is not one."""
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise ValueError(f"{name} must be a positive integer, not {value!r}")
+    return number
 
 
 def ledger_url(settings: Mapping[str, str | None]) -> str:

@@ -7,15 +7,18 @@ Pure redis-py and the standard library: the API and the worker pass a client fro
 
 from service.cache.connection import make_redis
 from service.cache.store import (
+    KeyRead,
+    Window,
+    count_request,
     current_version,
     flush_all,
     forget_api_key,
-    get_api_key,
     get_document,
     ping,
     publish_version,
     put_api_key,
     put_document,
+    read_api_key,
     read_api_key_and_in_force,
     read_body,
     read_in_force,
@@ -25,16 +28,19 @@ from service.cache.store import (
 )
 
 __all__ = [
+    "KeyRead",
+    "Window",
+    "count_request",
     "current_version",
     "flush_all",
     "forget_api_key",
-    "get_api_key",
     "get_document",
     "make_redis",
     "ping",
     "publish_version",
     "put_api_key",
     "put_document",
+    "read_api_key",
     "read_api_key_and_in_force",
     "read_body",
     "read_in_force",

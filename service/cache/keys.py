@@ -22,13 +22,16 @@ key                                                         type    content
 ``pa:v1:doc:{name}``                                        string  a whole document
 ``pa:v1:apikey:{digest}``                                   string  an API key's record (JSON),
                                                                     by its secret's sha256
+``pa:v1:requests:{digest}:{window}``                        string  the key's requests in the
+                                                                    rate-limit window ``{window}``
 ==========================================================  ======  ==============================
 
 The ``effective`` score packs the effective date's ordinal and the version, so the highest score
 at or below a day's ceiling is the highest version among those with the latest effective date
 (see :mod:`service.cache.store`). The ``top`` copies let the usual read (of a day on or after the
 top version's effective date) take one plain GET. Versioned keys never expire; API key records
-do (they are copies of the ledger's rows, refilled on a miss).
+do (they are copies of the ledger's rows, refilled on a miss), and so do request counters
+(a window's counter lives one window length from its first request).
 
 Key parts (model ids, format names, document names) must be non-empty and free of ``:``, so no
 two parts can spell the same key. The layout assumes one Redis node, not Redis Cluster:
@@ -50,6 +53,7 @@ BODY_LEAF = ":body:{fmt}"
 MODEL_BODY = MODEL_VERSION + BODY_LEAF
 DOCUMENT = PREFIX + "doc:{name}"
 API_KEY = PREFIX + "apikey:{digest}"
+REQUESTS = PREFIX + "requests:{digest}:{window}"
 ALL_KEYS_PATTERN = PREFIX + "*"
 
 
@@ -106,3 +110,8 @@ def document_key(name: str) -> str:
 def api_key_key(digest: str) -> str:
     """The key of the record of the API key whose secret has the sha256 hex ``digest``."""
     return API_KEY.format(digest=checked_part(digest))
+
+
+def requests_key(digest: str, window: int) -> str:
+    """The key counting the requests of the API key ``digest`` in rate-limit window ``window``."""
+    return REQUESTS.format(digest=checked_part(digest), window=window)

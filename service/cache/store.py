@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping
 from datetime import date
+from typing import NamedTuple
 
 import redis
 from redis.client import Pipeline
@@ -52,6 +53,21 @@ return {found[1], body}
 """KEYS[1]: the effective-date set; ARGV: the day's ceiling score, then the body key's text
 around the version. Nil when no version is in force or its body is missing. The body key is
 built from the set's member, which ties the layout to one node."""
+
+READ_API_KEY_SCRIPT = """
+local record = redis.call('GET', KEYS[1])
+local requests = false
+if record then
+  requests = redis.call('INCR', KEYS[2])
+  if requests == 1 then redis.call('EXPIRE', KEYS[2], ARGV[1]) end
+end
+local extra = false
+if KEYS[3] then extra = redis.call('GET', KEYS[3]) end
+return {record, requests, extra}
+"""
+"""KEYS: the key's record, its request counter in the window, optionally one more key to read;
+ARGV[1]: the window's length in seconds. A request is counted only for a cached (so existing)
+key: unknown secrets leave no counters behind."""
 
 API_KEY_TTL_SECONDS = 300
 """How long a cached API key record lives: revocation deletes it at once; the expiry only bounds
@@ -154,34 +170,36 @@ def read_in_force(r: redis.Redis, model_id: str, on: date, fmt: str) -> tuple[in
     The version is the one :func:`version_in_force` names; None when there is none or its body
     in ``fmt`` is not cached.
     """
-    return read_api_key_and_in_force(r, None, model_id, on, fmt)[1]
+    return in_force_from_top(r, model_id, on, fmt, r.get(keys.top_key(model_id, fmt)))
 
 
 def read_api_key_and_in_force(
-    r: redis.Redis, digest: str | None, model_id: str, on: date, fmt: str
-) -> tuple[dict | None, tuple[int, bytes] | None]:
-    """:func:`get_api_key` (unless ``digest`` is None) and :func:`read_in_force` at once.
+    r: redis.Redis, digest: str, window: Window, model_id: str, on: date, fmt: str
+) -> tuple[KeyRead, tuple[int, bytes] | None]:
+    """:func:`read_api_key` and :func:`read_in_force` at once.
 
-    Usually one MGET: the key's record and the model's top version, which is the version in force
-    on every day from its effective date on. For an earlier day a second round trip runs
-    :data:`READ_IN_FORCE_SCRIPT`.
+    Usually one round trip: the key's record, its request count and the model's top version,
+    which is the version in force on every day from its effective date on. For an earlier day a
+    second round trip runs :data:`READ_IN_FORCE_SCRIPT`.
     """
-    top_key = keys.top_key(model_id, fmt)
-    if digest is None:
-        record, top = None, r.get(top_key)
-    else:
-        record, top = r.mget(keys.api_key_key(digest), top_key)
-    record = None if record is None else json.loads(record)
+    read, top = read_api_key_and(r, digest, window, keys.top_key(model_id, fmt))
+    return read, in_force_from_top(r, model_id, on, fmt, top)
+
+
+def in_force_from_top(
+    r: redis.Redis, model_id: str, on: date, fmt: str, top: bytes | None
+) -> tuple[int, bytes] | None:
+    """The version in force on ``on`` and its body, given the model's ``top`` copy in ``fmt``."""
     if top is None:  # nothing of the model is cached
-        return record, None
+        return None
     ordinal, version, body = top.split(b":", 2)
     if int(ordinal) <= on.toordinal():
-        return record, (int(version), body)
+        return int(version), body
     head, tail = keys.body_key_around_version(model_id, fmt)
     ceiling = effective_score(on, VERSION_SLOTS - 1)
     script = r.register_script(READ_IN_FORCE_SCRIPT)
     found = script(keys=[keys.effective_key(model_id)], args=[ceiling, head, tail])
-    return record, None if found is None else (int(found[0]), found[1])
+    return None if found is None else (int(found[0]), found[1])
 
 
 def read_meta(r: redis.Redis, model_id: str, version: int) -> dict[str, str] | None:
@@ -211,10 +229,50 @@ def get_document(r: redis.Redis, name: str) -> bytes | None:
     return r.get(keys.document_key(name))
 
 
-def get_api_key(r: redis.Redis, digest: str) -> dict | None:
-    """The cached record of the API key whose secret hashes to ``digest``; None on a miss."""
-    found = r.get(keys.api_key_key(digest))
-    return None if found is None else json.loads(found)
+class Window(NamedTuple):
+    """A rate-limit window: its number on the clock (``epoch seconds // seconds``), its length."""
+
+    number: int
+    seconds: int
+
+
+class KeyRead(NamedTuple):
+    """What the cache holds of an API key, and the request just counted against it."""
+
+    record: dict | None
+    """The key's cached record; None on a miss (then nothing was counted)."""
+    requests: int | None
+    """The key's requests in the window, this one included; None when not counted."""
+
+
+def read_api_key(r: redis.Redis, digest: str, window: Window) -> KeyRead:
+    """The cached record of the API key whose secret hashes to ``digest``, and, when it is
+    cached, one more request counted against the key in ``window``: one round trip."""
+    return read_api_key_and(r, digest, window, None)[0]
+
+
+def read_api_key_and(
+    r: redis.Redis, digest: str, window: Window, extra: str | None
+) -> tuple[KeyRead, bytes | None]:
+    """:func:`read_api_key`, and the value of the key ``extra`` (if given) in the same script."""
+    counter = keys.requests_key(digest, window.number)
+    names = [keys.api_key_key(digest), counter] + ([extra] if extra else [])
+    record, requests, found = r.register_script(READ_API_KEY_SCRIPT)(
+        keys=names, args=[window.seconds]
+    )
+    record = None if record is None else json.loads(record)
+    return KeyRead(record, requests), found
+
+
+def count_request(r: redis.Redis, digest: str, window: Window) -> int:
+    """Count one request of the API key ``digest`` in ``window``; its requests there so far.
+
+    For a key whose record was not cached (:func:`read_api_key` counted nothing).
+    """
+    counter = keys.requests_key(digest, window.number)
+    pipe = r.pipeline(transaction=False)
+    requests, _ = pipe.incr(counter).expire(counter, window.seconds).execute()
+    return requests
 
 
 def put_api_key(r: redis.Redis, digest: str, record: Mapping) -> None:

@@ -292,6 +292,7 @@ def create_key(
     tenant: str,
     scopes: Iterable[str],
     models: Iterable[str] | None = None,
+    rate_limit: int | None = None,
 ) -> tuple[ApiKey, str]:
     """Create an API key; only the sha256 of its secret is stored.
 
@@ -301,6 +302,8 @@ def create_key(
         What the key may do.
     models : Iterable[str], optional
         The models it may read; None for every model.
+    rate_limit : int, optional
+        Its requests per rate-limit window; None for the service's default.
 
     Returns
     -------
@@ -318,6 +321,7 @@ def create_key(
         models=None if models is None else list(models),
         prefix=secret[:SHOWN_PREFIX_LENGTH],
         secret_hash=secret_hash(secret),
+        rate_limit=rate_limit,
     )
     session.add(key)
     session.flush()

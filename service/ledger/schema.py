@@ -127,7 +127,8 @@ class Rebalance(Base):
 class ApiKey(Base):
     """An API key: only the sha256 of its secret is stored, plus a prefix to recognise it.
 
-    ``models`` is None for a key that may read every model.
+    ``models`` is None for a key that may read every model; ``rate_limit`` is None for a key
+    held to the service's default rate limit (requests per window, see :mod:`service.limits`).
     """
 
     __tablename__ = "api_keys"
@@ -142,6 +143,7 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    rate_limit: Mapped[int | None] = mapped_column(Integer)
 
 
 class AuditEvent(Base):

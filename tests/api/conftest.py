@@ -166,9 +166,9 @@ def client(api_app):
 
 @pytest.fixture
 def make_key(api_app):
-    """Create a key: ``make_key(scopes, models=None, tenant=...) -> secret``."""
+    """Create a key: ``make_key(scopes, models=None, tenant=..., rate_limit=None) -> secret``."""
 
-    def make(scopes=("models:read",), models=None, tenant="tenant-a", name="test"):
+    def make(scopes=("models:read",), models=None, tenant="tenant-a", name="test", rate_limit=None):
         with api_app.app_context():
             session = get_session()
             _, secret = create_key(
@@ -177,6 +177,7 @@ def make_key(api_app):
                 tenant=tenant,
                 scopes=list(scopes),
                 models=list(models) if models else None,
+                rate_limit=rate_limit,
             )
             session.commit()
         return secret

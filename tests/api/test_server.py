@@ -22,6 +22,7 @@ import csv
 import hashlib
 import io
 import json
+import time
 import uuid
 from decimal import Decimal
 from http import HTTPStatus
@@ -75,6 +76,7 @@ KEYS = {
     "admin": {"scopes": ["admin"]},
     "hy-only": {"scopes": [s for s in SCOPES if s != "admin"], "models": [CHECKED]},
     **{f"all-but-{scope}": {"scopes": [s for s in SCOPES if s != scope]} for scope in SCOPES},
+    "limited": {"scopes": ["models:read"], "rate_limit": 5},
 }
 """The keys the ledger starts with, by role: ``all-but-X`` holds every scope but X."""
 
@@ -735,3 +737,21 @@ def test_each_push_validation_rule_is_refused_naming_the_field(server, rule):
 def test_push_body_not_an_object_names_the_body(server, body, field):
     response = push(server, CHECKED, body)
     assert_problem(response, 422, [(field, "json")])
+
+
+def test_a_keys_rate_limit_holds_across_workers(server):
+    """Both gunicorn workers count in Redis: the ``limited`` key gets 5 requests per window in
+    all, then 429 problem+json saying when to retry, with the RateLimit headers."""
+    path = f"/v1/models/{READ}/weights"
+    first = get(server, path, key="limited")
+    assert first.status_code == 200
+    if int(first.headers["RateLimit-Reset"]) < 5:  # so close to the window's end: use the next
+        time.sleep(int(first.headers["RateLimit-Reset"]))
+        first = get(server, path, key="limited")
+    answers = [first] + [get(server, path, key="limited") for _ in range(7)]
+    assert [a.status_code for a in answers] == [200] * 5 + [429] * 3
+    assert [a.headers["RateLimit-Remaining"] for a in answers] == ["4", "3", "2", "1"] + ["0"] * 4
+    for refused in answers[5:]:
+        assert refused.headers["Content-Type"] == PROBLEM
+        assert refused.json()["status"] == 429
+        assert 1 <= int(refused.headers["Retry-After"]) <= 60

@@ -250,10 +250,25 @@ def test_readers_never_see_a_mix_of_versions(redis_client):
 def test_api_key_records_round_trip_expire_and_are_forgotten(redis_client):
     record = {"id": "key_1", "scopes": ["models:read"], "models": None, "revoked": False}
     digest = "ab" * 32
-    assert store.get_api_key(redis_client, digest) is None
+    window = store.Window(1000, 60)
+    assert store.read_api_key(redis_client, digest, window) == (None, None)
     store.put_api_key(redis_client, digest, record)
-    assert store.get_api_key(redis_client, digest) == record
+    assert store.read_api_key(redis_client, digest, window) == (record, 1)
     ttl = redis_client.ttl(keys.api_key_key(digest))
     assert 0 < ttl <= store.API_KEY_TTL_SECONDS
     store.forget_api_key(redis_client, digest)
-    assert store.get_api_key(redis_client, digest) is None
+    assert store.read_api_key(redis_client, digest, window).record is None
+
+
+def test_requests_are_counted_per_key_and_window_and_expire_with_it(redis_client):
+    """Only a cached key's requests count; each window starts from zero; counters expire."""
+    digest, other = "ab" * 32, "cd" * 32
+    store.put_api_key(redis_client, digest, {"id": "key_1"})
+    window = store.Window(1000, 60)
+    counts = [store.read_api_key(redis_client, digest, window).requests for _ in range(3)]
+    assert counts == [1, 2, 3]
+    assert store.count_request(redis_client, digest, window) == 4
+    assert store.read_api_key(redis_client, digest, store.Window(1001, 60)).requests == 1
+    assert store.read_api_key(redis_client, other, window) == (None, None)
+    assert not redis_client.exists(keys.requests_key(other, 1000))
+    assert 0 < redis_client.ttl(keys.requests_key(digest, 1000)) <= 60

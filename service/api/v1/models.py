@@ -14,7 +14,7 @@ from schemas.models import ModelListSchema, ModelSchema, WeightsQuerySchema, Wei
 
 from ...audit import audit_buffer
 from ...auth import current_key, ensure_licensed, licensed, require
-from ...cache import get_api_key, read_api_key_and_in_force
+from ...cache import read_api_key, read_api_key_and_in_force
 from ...conditional import conditional
 from ...errors import fail
 from ...extensions import get_redis, get_session
@@ -79,19 +79,20 @@ def requested(as_of: date | str | None, fmt: str | None) -> WeightsRead:
     return WeightsRead(on, negotiate(fmt, request.headers.get("Accept")))
 
 
-def prefetch_weights(redis, digest: str, model_id: str):
-    """The key's cached record and the weights the request names, in one round trip.
+def prefetch_weights(redis, digest: str, window, model_id: str):
+    """The key's cached record, its request count and the weights the request names, in one
+    round trip.
 
     The query is read loosely here; one that does not parse is left to the view's checks.
     """
     try:
         read = requested(request.args.get("as_of"), request.args.get("format"))
-        record, read.found = read_api_key_and_in_force(
-            redis, digest, model_id, read.on, read.fmt.name
+        key, read.found = read_api_key_and_in_force(
+            redis, digest, window, model_id, read.on, read.fmt.name
         )
     except (ValueError, NotAcceptable):  # ValueError: also a model id no cache key can hold
-        return get_api_key(redis, digest), None
-    return record, read
+        return read_api_key(redis, digest, window), None
+    return key, read
 
 
 # A function, not a MethodView like the others: the hot path, and a class adds two dispatches.

@@ -1,0 +1,89 @@
+"""Rate limits per key: a default, a key's own limit, 429 with Retry-After, RateLimit headers.
+
+What a platform's integrator checks: how many requests a key gets per window, that the answer
+over the limit says when to retry, that waiting that long is enough, and that one key's traffic
+never spends another key's allowance.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from service.app import create_app
+from service.extensions import get_session
+from service.ledger import create_key
+
+from .conftest import bearer, close_app, seed
+
+PROBLEM = "application/problem+json"
+WEIGHTS = "/v1/models/agg-plus-baseline/weights"
+ROUTES = [WEIGHTS, f"{WEIGHTS}?format=csv", "/v1/models", "/v1/models/agg-plus-baseline/rebalances"]
+"""The weights read (key, count and body in one round trip) and routes that read the key alone."""
+
+
+def remaining(response) -> int:
+    return int(response.headers["RateLimit-Remaining"])
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_a_key_gets_its_own_limit_then_429_with_retry_after(client, make_key, route):
+    secret = make_key(rate_limit=3)
+    answers = [client.get(route, headers=bearer(secret)) for _ in range(4)]
+    assert [a.status_code for a in answers] == [200, 200, 200, 429]
+    assert [remaining(a) for a in answers] == [2, 1, 0, 0]
+    assert {a.headers["RateLimit-Limit"] for a in answers} == {"3"}
+    refused = answers[-1]
+    assert refused.mimetype == PROBLEM
+    assert refused.get_json()["status"] == 429
+    assert "3 requests" in refused.get_json()["detail"]
+    window = client.application.config["RATE_LIMIT_WINDOW"]
+    assert 1 <= int(refused.headers["Retry-After"]) <= window
+    assert refused.headers["Retry-After"] == refused.headers["RateLimit-Reset"]
+
+
+def test_one_keys_traffic_does_not_spend_anothers(client, make_key):
+    busy, quiet = make_key(rate_limit=2), make_key(rate_limit=2)
+    statuses = [client.get(WEIGHTS, headers=bearer(busy)).status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
+    answer = client.get(WEIGHTS, headers=bearer(quiet))
+    assert answer.status_code == 200
+    assert remaining(answer) == 1
+
+
+def test_requests_that_fail_count_too_but_unknown_keys_are_not_counted(client, make_key):
+    """A 404 or a 403 spends the allowance as a 200 does; a bad key is a 401, never a 429."""
+    secret = make_key(scopes=["models:read"], rate_limit=2)
+    assert client.get("/v1/models/no-such-model", headers=bearer(secret)).status_code == 404
+    assert client.get("/v1/performance", headers=bearer(secret)).status_code == 403
+    assert client.get(WEIGHTS, headers=bearer(secret)).status_code == 429
+    for _ in range(3):
+        assert client.get(WEIGHTS, headers=bearer("pa_live_" + "x" * 43)).status_code == 401
+
+
+@pytest.fixture
+def limited_client(backend):
+    """An app whose default is 2 requests per 2-second window."""
+    app = create_app({"TESTING": True, **backend, "RATE_LIMIT": 2, "RATE_LIMIT_WINDOW": 2})
+    try:
+        seed(app)
+        yield app.test_client()
+    finally:
+        close_app(app)
+
+
+def test_the_default_limit_applies_and_waiting_retry_after_is_enough(limited_client):
+    with limited_client.application.app_context():
+        session = get_session()
+        _, secret = create_key(session, name="t", tenant="t", scopes=["models:read"])
+        session.commit()
+    # Start at the beginning of a window, so that the three requests fall in the same one.
+    time.sleep(2 - time.time() % 2)
+    answers = [limited_client.get(WEIGHTS, headers=bearer(secret)) for _ in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 429]
+    assert answers[0].headers["RateLimit-Limit"] == "2"
+    time.sleep(int(answers[-1].headers["Retry-After"]))
+    again = limited_client.get(WEIGHTS, headers=bearer(secret))
+    assert again.status_code == 200
+    assert remaining(again) == 1
