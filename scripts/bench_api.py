@@ -93,7 +93,8 @@ def seed(
 
 def start(app: str, port: int, workers: int, env: dict) -> subprocess.Popen:
     gunicorn = Path(sys.executable).with_name("gunicorn")
-    command = [str(gunicorn), "--bind", f"127.0.0.1:{port}", "--workers", str(workers)]
+    command = [str(gunicorn), "--config", "python:service.gunicorn_conf"]
+    command += ["--bind", f"127.0.0.1:{port}", "--workers", str(workers)]
     command += ["--chdir", str(ROOT / "scripts"), "--pythonpath", str(ROOT), app]
     process = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 30

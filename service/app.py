@@ -44,7 +44,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     if test_config:
         app.config.update(test_config)
 
-    from . import audit, commands, errors, extensions, operations
+    from . import audit, commands, errors, extensions, limits, operations
     from .api import v1
     from .cache import make_redis
     from .ledger import make_engine, session_factory, upgrade
@@ -65,6 +65,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         lambda filename: send_from_directory(swagger_ui_path, filename),
     )
     errors.init_app(app)
+    limits.init_app(app)
     commands.init_app(app)
     operations.init_app(app)
     return app

@@ -37,6 +37,11 @@ VARIABLES = {
         1200,
         "Requests a key may make per rate-limit window, unless the key has a limit of its own.",
     ),
+    "PLUSALPHA_MAX_BODY_BYTES": (
+        "MAX_CONTENT_LENGTH",
+        64 * 1024 * 1024,
+        "The largest request body accepted, in bytes; a larger one is answered 413.",
+    ),
     "PLUSALPHA_RATE_LIMIT_WINDOW": (
         "RATE_LIMIT_WINDOW",
         60,

@@ -37,7 +37,8 @@ def serve(env: Mapping[str, str], workers: int = 2) -> Iterator[str]:
     environ = {name: value for name, value in os.environ.items() if name not in VARIABLES}
     environ.update(env)
     gunicorn = Path(sys.executable).with_name("gunicorn")
-    command = [str(gunicorn), "--bind", f"127.0.0.1:{port}", "--workers", str(workers)]
+    command = [str(gunicorn), "--config", "python:service.gunicorn_conf"]
+    command += ["--bind", f"127.0.0.1:{port}", "--workers", str(workers)]
     process = subprocess.Popen(
         [*command, "service.app:create_app()"],
         env=environ,

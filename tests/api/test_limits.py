@@ -87,3 +87,36 @@ def test_the_default_limit_applies_and_waiting_retry_after_is_enough(limited_cli
     again = limited_client.get(WEIGHTS, headers=bearer(secret))
     assert again.status_code == 200
     assert remaining(again) == 1
+
+
+@pytest.fixture
+def small_body_client(backend):
+    """An app that accepts bodies of at most 2,000 bytes."""
+    app = create_app({"TESTING": True, **backend, "MAX_CONTENT_LENGTH": 2000})
+    try:
+        seed(app)
+        with app.app_context():
+            session = get_session()
+            _, secret = create_key(session, name="t", tenant="t", scopes=["rebalances:write"])
+            session.commit()
+        yield app.test_client(), secret
+    finally:
+        close_app(app)
+
+
+def test_a_body_over_the_limit_is_413_naming_the_body_and_nothing_is_stored(small_body_client):
+    client, secret = small_body_client
+    path = "/v1/models/agg-plus-baseline/rebalances"
+    weights = [{"ticker": "AGG", "weight": 1.0}]
+    body = {"effective_date": "2030-01-02", "weights": weights, "note": "x" * 3000}
+    headers = {**bearer(secret), "Idempotency-Key": "too-large"}
+    answer = client.post(path, json=body, headers=headers)
+    assert answer.status_code == 413
+    assert answer.mimetype == PROBLEM
+    problem = answer.get_json()
+    assert problem["errors"][0]["field"] == "body"
+    assert "2,000 bytes" in problem["detail"]
+    # Nothing of it was kept, not even its Idempotency-Key: the same key with a body that fits
+    # is a first push (201), not a conflicting replay (422).
+    body["note"] = "small enough"
+    assert client.post(path, json=body, headers=headers).status_code == 201

@@ -1,0 +1,25 @@
+"""gunicorn's settings for the API: how long a request may take and how large its head may be.
+
+Every way the service starts loads them (``--config python:service.gunicorn_conf``: the
+Procfile, ``scripts/run``, ``tests/live.py`` and the benchmarks); the command line still sets
+the address and the number of workers (``$PORT`` and ``$WEB_CONCURRENCY`` in the Procfile). The
+body's size is the app's to limit (``PLUSALPHA_MAX_BODY_BYTES``, answered 413).
+"""
+
+timeout = 60
+"""Seconds a sync worker may spend on one request before gunicorn kills it and starts another;
+the client's connection is then closed without an answer. The longest legitimate request, a
+batch of 100,000 accounts of 10 holdings (41 MB) queued as a job, takes about 15 s to validate."""
+
+graceful_timeout = 30
+"""Seconds a worker has to finish its request on a restart or a stop (SIGTERM)."""
+
+keepalive = 5
+"""Seconds an idle keep-alive connection is held open for the client's next request."""
+
+limit_request_line = 8190
+"""Bytes of the request line (method, path and query): longer is refused with 414."""
+
+limit_request_fields = 100
+limit_request_field_size = 8190
+"""Headers per request, and bytes per header: more or longer is refused with 400."""
