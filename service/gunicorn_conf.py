@@ -22,4 +22,4 @@ limit_request_line = 8190
 
 limit_request_fields = 100
 limit_request_field_size = 8190
-"""Headers per request, and bytes per header: more or longer is refused with 400."""
+"""Headers per request, and bytes per header: more or longer is refused with 431."""
