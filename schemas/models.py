@@ -104,6 +104,9 @@ IDEMPOTENCY_KEY_MAX = 200
 #: apart, so that an empty value gets one message.
 PRINTABLE = r"^(?:[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?)?$"
 MAX_NOTE = 1000
+#: Weights per push: more than the universe holds (400+ ETFs), so a real push never meets it;
+#: it bounds what a request can make the service validate.
+MAX_WEIGHTS = 1000
 #: How far from 1 pushed weights may sum; the API rescales them to sum to 1 before recording,
 #: since the published formats need a sum within 1e-9.
 WEIGHT_SUM_TOLERANCE = 1e-6
@@ -163,8 +166,12 @@ class PushSchema(StrictSchema):
     weights = fields.List(
         fields.Nested(PushWeightSchema),
         required=True,
-        validate=validate.Length(min=1, error="At least one weight is required."),
-        metadata={"description": "Distinct ETF tickers whose weights sum to 1."},
+        validate=validate.Length(
+            min=1, max=MAX_WEIGHTS, error=f"From 1 to {MAX_WEIGHTS:,} weights are required."
+        ),
+        metadata={
+            "description": f"1 to {MAX_WEIGHTS:,} distinct ETF tickers, weights summing to 1."
+        },
     )
     note = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=MAX_NOTE))
 

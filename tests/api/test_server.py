@@ -34,6 +34,7 @@ import redis
 import requests
 from sqlalchemy import text
 
+from schemas.models import MAX_WEIGHTS
 from service.app import create_app
 from service.auth import SCOPES
 from service.config import settings_from_env
@@ -703,6 +704,10 @@ PUSH_RULES = {
     "sum below 1": (holding(("AGG", 0.6), ("LQD", 0.3)), "weights"),
     "sum above 1 beyond 1e-6": (holding(("AGG", 0.6), ("LQD", 0.4 + 2e-6)), "weights"),
     "no weights": (holding(), "weights"),
+    "more weights than MAX_WEIGHTS": (
+        holding(*[(f"T{n}", 1 / (MAX_WEIGHTS + 1)) for n in range(MAX_WEIGHTS + 1)]),
+        "weights",
+    ),
     "effective date before the latest version's": (
         {**BODY, "effective_date": "2024-09-30"},
         "effective_date",
