@@ -8,6 +8,8 @@ from service.engine.models import MODELS
 from .common import PageQuerySchema, StrictSchema
 
 MAX_TEXT = 200
+MAX_RATE_LIMIT = 2**31 - 1
+"""The ledger stores a key's rate limit in a 32-bit integer."""
 
 
 class KeySchema(Schema):
@@ -24,6 +26,10 @@ class KeySchema(Schema):
     created_at = fields.DateTime()
     last_used_at = fields.DateTime(allow_none=True)
     revoked_at = fields.DateTime(allow_none=True)
+    rate_limit = fields.Integer(
+        allow_none=True,
+        metadata={"description": "Requests per rate-limit window; null: the service's default."},
+    )
 
 
 class KeyCreatedSchema(KeySchema):
@@ -56,4 +62,14 @@ class KeyCreateSchema(StrictSchema):
         allow_none=True,
         validate=validate.Length(min=1, error="Give null for every model, or at least one."),
         metadata={"description": "The models the key may read; null for every model."},
+    )
+    rate_limit = fields.Integer(
+        allow_none=True,
+        load_default=None,
+        strict=True,
+        validate=validate.Range(min=1, max=MAX_RATE_LIMIT),
+        metadata={
+            "description": "Requests per rate-limit window (PLUSALPHA_RATE_LIMIT_WINDOW); "
+            "null or absent: the service's default (PLUSALPHA_RATE_LIMIT)."
+        },
     )

@@ -18,7 +18,7 @@ from .audit import audit_buffer
 from .cache import Window, count_request, forget_api_key, put_api_key, read_api_key
 from .errors import Problem, fail
 from .extensions import get_redis, get_session
-from .ledger import add_audit_events, key_for_secret, revoke_key, secret_hash
+from .ledger import add_audit_events, key_for_secret, revoke_key, rotate_key, secret_hash
 from .limits import Quota, current_window
 
 SCOPES = ("models:read", "performance:read", "rebalances:write", "trades:write", "admin")
@@ -117,6 +117,23 @@ def revoke(session, redis, key_id: str, actor: str | None):
     session.commit()
     forget_cached(redis, key)
     return key
+
+
+def rotate(session, redis, key_id: str, actor: str | None):
+    """Issue the successor of a key and revoke the key, in one transaction, audited as done by
+    ``actor``; the new key and its secret, or None when the key is unknown or revoked.
+
+    ``revoke`` commits the new key together with the revocation and forgets the old key's
+    cached record, so it fails at once (``plusalpha keys rotate`` uses this too).
+    """
+    rotated = rotate_key(session, key_id)
+    if rotated is None:
+        return None
+    key, secret = rotated
+    event = {"action": "create_key", "key_id": actor, "detail": {"key": key.id, "rotates": key_id}}
+    add_audit_events(session, [event])
+    revoke(session, redis, key_id, actor)
+    return key, secret
 
 
 def forget_cached(redis, key) -> None:

@@ -1,4 +1,7 @@
-"""Operations commands: ``plusalpha worker``, ``cache rebuild``, ``keys`` and ``trades``."""
+"""Operations commands: ``plusalpha worker``, ``cache rebuild``, ``keys`` and ``trades``.
+
+They print no setting: a ``REDIS_URL`` or ``DATABASE_URL`` may carry a password.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
-from .auth import SCOPES, revoke
+from .auth import SCOPES, revoke, rotate
 from .engine.models import MODELS
 from .engine.trades import (
     BAND_TYPES,
@@ -92,11 +95,23 @@ def keys_demo() -> None:
     type=click.Choice(list(MODELS)),
     help="A licensed model (repeat); all models when none is given.",
 )
-def keys_create(name: str, tenant: str, scopes: tuple, models: tuple) -> None:
+@click.option(
+    "--rate-limit",
+    type=click.IntRange(min=1),
+    help="Requests per rate-limit window; PLUSALPHA_RATE_LIMIT when not given.",
+)
+def keys_create(
+    name: str, tenant: str, scopes: tuple, models: tuple, rate_limit: int | None
+) -> None:
     """Create a key and print its secret, once."""
     with app_handles().sessions() as session:
         key, secret = create_key(
-            session, name=name, tenant=tenant, scopes=list(scopes), models=list(models) or None
+            session,
+            name=name,
+            tenant=tenant,
+            scopes=list(scopes),
+            models=list(models) or None,
+            rate_limit=rate_limit,
         )
         session.commit()
         click.echo(f"key {key.id} ({key.name}): {secret}")
@@ -112,6 +127,23 @@ def keys_revoke(key_id: str) -> None:
         if key is None:
             raise click.ClickException(f"no key {key_id!r}")
         click.echo(f"key {key.id} ({key.name}) revoked at {key.revoked_at.isoformat()}")
+
+
+@keys_cli.command("rotate")
+@click.argument("key_id")
+def keys_rotate(key_id: str) -> None:
+    """Issue a key with KEY_ID's settings and revoke KEY_ID, at once; print the new secret once.
+
+    As POST /v1/keys/KEY_ID/rotate does: one transaction, so one of the two secrets always works.
+    """
+    h = app_handles()
+    with h.sessions() as session:
+        rotated = rotate(session, h.redis, key_id, actor=None)
+        if rotated is None:
+            raise click.ClickException(f"no key {key_id!r} that is not revoked")
+        key, secret = rotated
+        click.echo(f"key {key.id} ({key.name}): {secret}")
+        click.echo(f"replaces {key_id}, revoked now")
 
 
 @click.command("trades")

@@ -383,6 +383,42 @@ def revoke_key(session: Session, key_id: str, at: datetime | None = None) -> Api
     return key
 
 
+KEY_IDENTITY = ("id", "prefix", "secret_hash", "created_at", "last_used_at", "revoked_at")
+"""The columns of a key that are its own; every other column is a setting a rotation keeps."""
+
+
+def rotate_key(session: Session, key_id: str) -> tuple[ApiKey, str] | None:
+    """Revoke a key and create its successor with the same settings, in the caller's transaction.
+
+    The settings (name, tenant, scopes, models and every other column but ``KEY_IDENTITY``)
+    are copied, so a rotation never changes what the key may do. The revocation is a
+    conditional UPDATE: of two rotations of one key at once, only one finds it unrevoked.
+
+    Returns
+    -------
+    (ApiKey, str) or None
+        The new key (flushed) and its secret; None when the key is unknown or already revoked
+        (nothing is written then).
+    """
+    old = get_key(session, key_id)
+    if old is None or old.revoked_at is not None:
+        return None
+    revoked = session.execute(
+        update(ApiKey)
+        .where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
+        .values(revoked_at=utc_now())
+        .execution_options(synchronize_session="fetch")
+    )
+    if revoked.rowcount != 1:
+        return None
+    settings = {
+        column.key: getattr(old, column.key)
+        for column in ApiKey.__table__.columns
+        if column.key not in KEY_IDENTITY
+    }
+    return create_key(session, **settings)
+
+
 def touch_keys(session: Session, last_used: Mapping[str, datetime]) -> None:
     """Set keys' ``last_used_at`` in one bulk UPDATE, never moving a time backwards.
 

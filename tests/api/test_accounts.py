@@ -6,6 +6,7 @@ import json
 
 import pytest
 from rq import Queue, SimpleWorker
+from rq.job import Job
 
 from schemas.accounts import MAX_BATCH, MAX_HOLDINGS, MAX_JOB
 from service.extensions import get_redis
@@ -181,6 +182,9 @@ def test_a_large_batch_runs_as_a_job_with_a_status_url(api_app, client, trader, 
 
     with api_app.app_context():
         redis = get_redis()
+        job = Job.fetch(queued.json["job_id"], connection=redis)
+        # The worker logs the description: it names the batch, never a client's holdings.
+        assert job.description == f"trade lists of 1,001 accounts for {MODEL} v3"
         SimpleWorker([Queue(QUEUE, connection=redis)], connection=redis).work(burst=True)
     done = client.get(status_url, headers=trader)
     assert done.status_code == 200

@@ -20,6 +20,7 @@ SHOWN = {
     "created_at",
     "last_used_at",
     "revoked_at",
+    "rate_limit",
 }
 NEW_KEY = {
     "name": "reader",
@@ -184,3 +185,33 @@ def test_bad_paging_is_422(client, admin, query, field):
 
 def test_limit_100_is_allowed(client, admin):
     assert client.get("/v1/keys?limit=100", headers=admin).status_code == 200
+
+
+def test_a_key_created_with_a_rate_limit_is_held_to_it(client, admin):
+    created = client.post("/v1/keys", json={**NEW_KEY, "rate_limit": 2}, headers=admin).json
+    assert created["rate_limit"] == 2
+    path = "/v1/models/hy-plus-baseline/weights"
+    statuses = [client.get(path, headers=bearer(created["secret"])).status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
+    assert client.post("/v1/keys", json=NEW_KEY, headers=admin).json["rate_limit"] is None
+
+
+@pytest.mark.parametrize("rate_limit", [0, -5, 1.5, "100", 2**31])
+def test_a_rate_limit_that_is_not_a_positive_integer_is_refused(client, admin, rate_limit):
+    response = client.post("/v1/keys", json={**NEW_KEY, "rate_limit": rate_limit}, headers=admin)
+    assert response.status_code == 422
+    assert [e["field"] for e in response.json["errors"]] == ["rate_limit"]
+
+
+def test_plusalpha_keys_create_with_a_rate_limit(api_app, client):
+    runner = api_app.test_cli_runner()
+    args = ["keys", "create", "--name", "cli", "--scope", "models:read"]
+    result = runner.invoke(args=[*args, "--rate-limit", "2"])
+    assert result.exit_code == 0, result.output
+    secret = result.output.rsplit(": ", 1)[1].strip()
+    path = "/v1/models/hy-plus-baseline/weights"
+    statuses = [client.get(path, headers=bearer(secret)).status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
+    refused = runner.invoke(args=[*args, "--rate-limit", "0"])
+    assert refused.exit_code == 2
+    assert "--rate-limit" in refused.output

@@ -135,6 +135,8 @@ def queue_batch(args: tuple) -> Response:
             result_ttl=JOB_RESULT_TTL_SECONDS,
             failure_ttl=JOB_RESULT_TTL_SECONDS,
             meta={"key_id": current_key().id},
+            # RQ logs a job's description; its default lists the arguments: a client's accounts.
+            description=f"trade lists of {len(args[3]):,} accounts for {args[0]} v{args[1]}",
         )
     except RedisError:
         raise Problem(503, "the job queue is unavailable", headers={"Retry-After": "30"}) from None

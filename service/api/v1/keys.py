@@ -1,4 +1,11 @@
-"""API keys (scope ``admin``): create one (its secret shown once), list them, revoke one."""
+"""API keys (scope ``admin``): create one (its secret shown once), list them, revoke or rotate one.
+
+The admin scope is firm-wide: an admin key manages every tenant's keys, whatever its own tenant,
+so it is given to PlusAlpha's operators only, never to a platform (see SECURITY.md).
+
+A rotation issues a new key with the same settings and revokes the old one in one transaction:
+there is no moment when neither secret works, and the old one fails from the commit on.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +19,7 @@ from schemas.keys import (
     KeySchema,
 )
 
-from ...auth import current_key, require, revoke
+from ...auth import current_key, require, revoke, rotate
 from ...errors import fail
 from ...extensions import get_redis, get_session
 from ...ledger import add_audit_events, create_key, get_key, list_keys
@@ -65,6 +72,7 @@ class Keys(MethodView):
             tenant=body["tenant"],
             scopes=list(dict.fromkeys(body["scopes"])),
             models=None if body["models"] is None else list(dict.fromkeys(body["models"])),
+            rate_limit=body["rate_limit"],
         )
         audit(session, "create_key", key.id)
         session.commit()
@@ -81,3 +89,25 @@ class Key(MethodView):
         if key is None:
             fail(404, f"no key {key_id!r}", field="key_id", location="path")
         return key
+
+
+@blp.route("/keys/<key_id>/rotate")
+class KeyRotation(MethodView):
+    @require("admin")
+    @blp.response(201, KeyCreatedSchema)
+    @blp.alt_response(409, "CONFLICT", description="The key is revoked")
+    def post(self, key_id: str):
+        """Rotate an API key: a new key with the same settings, its secret in this answer only
+
+        The new key has the old one's name, tenant, scopes and models; the old one is revoked
+        in the same transaction, so it fails from this answer on. A revoked key cannot be
+        rotated (409).
+        """
+        session = get_session()
+        rotated = rotate(session, get_redis(), key_id, actor=current_key().id)
+        if rotated is None:
+            if get_key(session, key_id) is None:
+                fail(404, f"no key {key_id!r}", field="key_id", location="path")
+            fail(409, f"key {key_id!r} is revoked", field="key_id", location="path")
+        key, secret = rotated
+        return {**key_fields(key), "secret": secret}
