@@ -11,10 +11,12 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 import pytest
 import requests
@@ -39,22 +41,25 @@ def serve(env: Mapping[str, str], workers: int = 2) -> Iterator[str]:
     gunicorn = Path(sys.executable).with_name("gunicorn")
     command = [str(gunicorn), "--config", "python:service.gunicorn_conf"]
     command += ["--bind", f"127.0.0.1:{port}", "--workers", str(workers)]
-    process = subprocess.Popen(
-        [*command, "service.app:create_app()"],
-        env=environ,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_healthy(base, process)
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    # The log goes to a file, not a pipe: nobody reads a pipe while the server runs, and a full
+    # one would stall the server at its next log line (an outage logs one a request).
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(
+            [*command, "service.app:create_app()"],
+            env=environ,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            wait_until_healthy(base, process, log)
+            yield base
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
 
 
-def wait_until_healthy(base: str, process: subprocess.Popen) -> None:
+def wait_until_healthy(base: str, process: subprocess.Popen, log: IO[bytes]) -> None:
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -65,4 +70,6 @@ def wait_until_healthy(base: str, process: subprocess.Popen) -> None:
         except requests.RequestException:
             time.sleep(0.2)
     process.kill()
-    pytest.fail(f"gunicorn did not start: {process.stderr.read().decode()[-2000:]}")
+    process.wait(timeout=10)
+    log.seek(0)
+    pytest.fail(f"gunicorn did not start: {log.read().decode()[-2000:]}")

@@ -41,7 +41,8 @@ postgres_unreachable = ledger_fixtures.postgres_unreachable
 BACKENDS = ("embedded", "services")
 API_REDIS_DB = 13
 """The machine Redis's database of the ``services`` backend (15: tests/cache, 14: the gunicorn
-tests of tests/api/test_server.py, 12: tests/test_clients.py)."""
+tests of tests/api/test_server.py, 12: tests/test_clients.py, 9: test_publish_under_load.py,
+8: test_audit.py, 7: test_schemathesis.py)."""
 SERVER_REDIS_DB = 14
 
 SEED_VERSIONS = {
