@@ -7,6 +7,9 @@ from marshmallow import Schema, ValidationError, fields, pre_load, validate, val
 from .common import PageQuerySchema, StrictSchema
 
 FORMAT_NAMES = ("json", "csv", "irebal", "orion")
+MAX_VERSION = 2**31 - 1
+"""The largest version the ledger can hold (a 32-bit INTEGER column): a larger one asked for is
+refused before it reaches the database, which would fail on it."""
 
 
 class UniverseSchema(Schema):
@@ -70,6 +73,25 @@ class WeightsSchema(Schema):
     effective_date = fields.Date()
     hash = fields.String()
     weights = fields.List(fields.Nested(HoldingSchema))
+
+
+class OrionSecuritySchema(Schema):
+    ticker = fields.String()
+    target_percent = fields.Float(data_key="targetPercent", metadata={"description": "0 to 100."})
+    lower_tolerance = fields.Float(data_key="lowerModelTolerancePercent")
+    upper_tolerance = fields.Float(data_key="upperModelTolerancePercent")
+
+
+class OrionModelSchema(Schema):
+    """The weights in Orion Eclipse's ticker-based model import format (``format=orion``).
+
+    Only documents the answer (``service.formats.render.render_orion`` writes it)."""
+
+    name = fields.String()
+    description = fields.String()
+    external_id = fields.String(data_key="externalId", metadata={"description": "The model id."})
+    version = fields.Integer()
+    securities = fields.List(fields.Nested(OrionSecuritySchema))
 
 
 class RebalanceSchema(Schema):

@@ -3,6 +3,7 @@
 from marshmallow import Schema, fields, validate
 
 from .common import StrictSchema
+from .models import MAX_VERSION
 
 ACTIONS = ("buy", "sell")
 
@@ -12,12 +13,12 @@ class TradesQuerySchema(StrictSchema):
 
     from_version = fields.Integer(
         data_key="from",
-        validate=validate.Range(min=1),
+        validate=validate.Range(min=1, max=MAX_VERSION),
         metadata={"description": "The version traded from; by default the one before `to`."},
     )
     to_version = fields.Integer(
         data_key="to",
-        validate=validate.Range(min=1),
+        validate=validate.Range(min=1, max=MAX_VERSION),
         metadata={"description": "The version traded to; by default the latest."},
     )
 

@@ -8,6 +8,7 @@ from swagger_ui_bundle import swagger_ui_path
 
 from schemas.common import ProblemSchema
 
+from .api.blueprint import register_status_responses
 from .config import ledger_url, settings_from_env
 
 DOCS_ASSETS = "/v1/docs/assets/"
@@ -31,9 +32,17 @@ API_SETTINGS = {
 
 
 class PlusAlphaApi(Api):
-    """flask-smorest's Api, documenting our problem+json error shape."""
+    """flask-smorest's Api, documenting our problem+json error shape.
+
+    No ``default`` answer: every operation lists each status it may answer (see
+    ``service.api.blueprint``), so that an undocumented one is a finding, not a match.
+    """
 
     ERROR_SCHEMA = ProblemSchema
+    DEFAULT_ERROR_RESPONSE_NAME = None
+
+    def _register_responses(self):
+        register_status_responses(self.spec, self.ERROR_SCHEMA)
 
 
 def create_app(test_config: dict | None = None) -> Flask:

@@ -181,10 +181,12 @@ def test_every_body_refuses_an_unknown_field_naming_it(client, make_key):
 
 
 def test_every_query_refuses_an_unknown_parameter_naming_it(client, make_key):
+    """Operations with a query and operations without one alike: a misspelt ``as_of`` must not
+    silently give today's weights, nor a stray parameter pass unnoticed."""
     key = bearer(make_key(scopes=SCOPES))
-    queried = [(m, p) for m, p, op in operations() if parameters(op, "query", required_only=False)]
-    assert queried
-    for method, path in queried:
+    every = [(m, p) for m, p, _ in operations()]
+    assert any(not parameters(op, "query", required_only=False) for _, _, op in operations())
+    for method, path in every:
         response = client.open(f"{url_of(path)}?{UNKNOWN}=1", method=method.upper(), headers=key)
         assert response.status_code == 422, f"{method.upper()} {path}"
         assert response.json["errors"] == [

@@ -14,6 +14,7 @@ blp = Blueprint("health", __name__, url_prefix="/v1/health", description="Servic
 
 @blp.route("")
 class Health(MethodView):
+    @blp.doc(security=[])
     @blp.response(200, HealthSchema)
     @blp.alt_response(503, schema=HealthSchema, description="A component is down")
     def get(self):

@@ -46,7 +46,7 @@ def job(job_id: str):
     """A job's status, and its result once finished"""
     try:
         found = Job.fetch(job_id, connection=get_redis())
-    except NoSuchJobError:
+    except (NoSuchJobError, ValueError):  # ValueError: an id RQ never gives (e.g. not ASCII)
         found = None
     if found is None or found.meta.get("key_id") != current_key().id:
         fail(404, f"no job {job_id!r}", field="job_id", location="path")

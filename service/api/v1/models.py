@@ -10,7 +10,13 @@ from flask import Response, current_app, g, request
 from flask.views import MethodView
 from redis.exceptions import RedisError
 
-from schemas.models import ModelListSchema, ModelSchema, WeightsQuerySchema, WeightsSchema
+from schemas.models import (
+    ModelListSchema,
+    ModelSchema,
+    OrionModelSchema,
+    WeightsQuerySchema,
+    WeightsSchema,
+)
 
 from ...audit import audit_buffer
 from ...auth import current_key, ensure_licensed, licensed, require
@@ -21,9 +27,10 @@ from ...extensions import get_redis, get_session
 from ...formats import FORMATS, Format, NotAcceptable, negotiate
 from ...ledger import get_definition, latest_rebalance, list_rebalances, model_definitions
 from ...publishing import rendered_bodies, republish, securities_catalog, weights_document
-from ..blueprint import Blueprint
+from ..blueprint import Blueprint, load_query
 
 blp = Blueprint("models", __name__, url_prefix="/v1/models", description="Model portfolios")
+WEIGHTS_QUERY = WeightsQuerySchema()
 
 
 def model_view(definition, latest) -> dict:
@@ -41,6 +48,7 @@ def licensed_definition(model_id: str):
 class Models(MethodView):
     @require("models:read")
     @conditional
+    @blp.conditional_doc
     @blp.response(200, ModelListSchema)
     def get(self):
         """The models this key may see"""
@@ -57,6 +65,7 @@ class Models(MethodView):
 class Model(MethodView):
     @require("models:read")
     @conditional
+    @blp.conditional_doc
     @blp.response(200, ModelSchema)
     def get(self, model_id: str):
         """A model's definition and its latest version"""
@@ -99,12 +108,29 @@ def prefetch_weights(redis, digest: str, window, model_id: str):
 @blp.route("/<model_id>/weights", methods=["GET"])
 @require("models:read", prefetch=prefetch_weights)
 @conditional
-@blp.arguments(WeightsQuerySchema, location="query")
-@blp.response(200, WeightsSchema, description="JSON; csv, irebal and orion by format")
-def weights(query: dict, model_id: str):
+@blp.conditional_doc
+@blp.documented(
+    blp.arguments(WEIGHTS_QUERY, location="query"),
+    blp.response(
+        200,
+        {"oneOf": [WeightsSchema, OrionModelSchema]},
+        description="JSON (orion: Orion's JSON); text/csv for csv and irebal",
+    ),
+    blp.alt_response(
+        200,
+        schema={"type": "string"},
+        content_type="text/csv",
+        description="JSON (orion: Orion's JSON); text/csv for csv and irebal",
+        success=True,
+    ),
+    blp.alt_response(406, "NOT_ACCEPTABLE"),
+)
+def weights(model_id: str):
     """The weights in force on a date, in the format asked for"""
     # The key's record, the version in force and its body came from the cache in one round
-    # trip (prefetch_weights), without SQL; the read's audit is buffered.
+    # trip (prefetch_weights), without SQL; the read's audit is buffered. The query, if any, is
+    # checked here rather than by flask-smorest's wrappers (see Blueprint.documented).
+    query = load_query(WEIGHTS_QUERY) if request.args else {}
     ensure_licensed(model_id, True)
     read = g.pop("prefetched", None)
     if read is None:  # Redis is down, or the query needs the checks below

@@ -45,8 +45,16 @@ blp = Blueprint(
 class Performance(MethodView):
     @require("performance:read")
     @conditional
+    @blp.conditional_doc
     @blp.arguments(PerformanceQuerySchema, location="query")
     @blp.response(200, PerformanceTableSchema, description="JSON; text/csv with format=csv")
+    @blp.alt_response(
+        200,
+        schema={"type": "string"},
+        content_type="text/csv",
+        description="JSON; text/csv with format=csv",
+        success=True,
+    )
     def get(self, query: dict):
         """The performance table: the licensed models and every passive benchmark
 
@@ -66,6 +74,7 @@ class Performance(MethodView):
 class ModelPerformance(MethodView):
     @require("performance:read")
     @conditional
+    @blp.conditional_doc
     @blp.response(200, ModelPerformanceSchema)
     def get(self, model_id: str):
         """A model's statistics and its monthly net returns"""

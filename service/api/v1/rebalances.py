@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from datetime import date
 
 from flask import Response, current_app
@@ -19,6 +20,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import IntegrityError
 
 from schemas.models import (
+    MAX_VERSION,
     IdempotencyHeaderSchema,
     PushSchema,
     RebalanceListSchema,
@@ -53,7 +55,8 @@ blp = Blueprint("rebalances", __name__, url_prefix="/v1/models", description="Ve
 def cursor_version(cursor: str | None) -> int | None:
     if cursor is None:
         return None
-    if not cursor.isdigit():
+    # ASCII digits ("²" is a digit to str.isdigit, not to int), within the ledger's range.
+    if not re.fullmatch("[0-9]{1,10}", cursor) or int(cursor) > MAX_VERSION:
         fail(422, f"cursor {cursor!r} is not one this API gave", field="cursor")
     return int(cursor)
 
@@ -62,6 +65,7 @@ def cursor_version(cursor: str | None) -> int | None:
 class Rebalances(MethodView):
     @require("models:read")
     @conditional
+    @blp.conditional_doc
     @blp.arguments(RebalancePageQuerySchema, location="query")
     @blp.response(200, RebalanceListSchema)
     def get(self, query: dict, model_id: str):
@@ -113,10 +117,11 @@ class Rebalances(MethodView):
         return push(definition, body, idempotency_key, digest)
 
 
-@blp.route("/<model_id>/rebalances/<int:version>")
+@blp.route(f"/<model_id>/rebalances/<int(max={MAX_VERSION}):version>")
 class Rebalance(MethodView):
     @require("models:read")
     @conditional
+    @blp.conditional_doc
     @blp.response(200, RebalanceSchema)
     def get(self, model_id: str, version: int):
         """One version of the model"""

@@ -24,6 +24,7 @@ blp = Blueprint("trades", __name__, url_prefix="/v1", description="Trades betwee
 class Trades(MethodView):
     @require("models:read")
     @conditional
+    @blp.conditional_doc
     @blp.arguments(TradesQuerySchema, location="query")
     @blp.response(200, TradesSchema)
     def get(self, query: dict, model_id: str):
