@@ -53,7 +53,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     if test_config:
         app.config.update(test_config)
 
-    from . import audit, commands, errors, extensions, limits, operations
+    from . import audit, commands, errors, extensions, limits, log_filters, operations
     from .api import v1
     from .cache import make_redis
     from .ledger import make_engine, session_factory, upgrade
@@ -75,6 +75,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     )
     errors.init_app(app)
     limits.init_app(app)
+    log_filters.init_app(app)
     commands.init_app(app)
     operations.init_app(app)
     return app
