@@ -11,8 +11,9 @@ import logging
 from dataclasses import asdict, dataclass
 from functools import partial, wraps
 
-from flask import after_this_request, current_app, g, request
+from flask import Response, after_this_request, current_app, g, request
 from redis.exceptions import RedisError
+from werkzeug.exceptions import HTTPException
 
 from .audit import audit_buffer
 from .cache import Window, count_request, forget_api_key, put_api_key, read_api_key
@@ -157,24 +158,34 @@ def require(scope: str, prefetch=None):
         raise ValueError(f"unknown scope {scope!r}")
 
     def decorator(view):
-        @wraps(view)
-        def wrapped(*args, **kwargs):
-            key, quota = authenticate(prefetch, kwargs)
-            if quota is not None:
-                quota.enforce()
-                after_this_request(partial(with_headers, quota.headers))
+        def authorized(key: Caller, args, kwargs):
             if scope not in key.scopes:
                 fail(403, f"this API key lacks the scope {scope}")
             g.api_key = key
             audit_buffer().touch(key.id)
             return view(*args, **kwargs)
 
+        @wraps(view)
+        def wrapped(*args, **kwargs):
+            key, quota = authenticate(prefetch, kwargs)
+            if quota is None:
+                return authorized(key, args, kwargs)
+            quota.enforce()
+            try:
+                response = authorized(key, args, kwargs)
+            except HTTPException:  # its answer is made later: add the headers then
+                after_this_request(partial(with_headers, quota.headers))
+                raise
+            if not isinstance(response, Response):
+                response = current_app.make_response(response)
+            return with_headers(quota.headers, response)
+
         return wrapped
 
     return decorator
 
 
-def with_headers(headers: dict[str, str], response):
+def with_headers(headers: dict[str, str], response: Response) -> Response:
     response.headers.update(headers)
     return response
 

@@ -33,6 +33,7 @@ from typing import NamedTuple
 
 import redis
 from redis.client import Pipeline
+from redis.commands.core import Script
 
 from service.cache import keys
 
@@ -68,6 +69,11 @@ return {record, requests, extra}
 """KEYS: the key's record, its request counter in the window, optionally one more key to read;
 ARGV[1]: the window's length in seconds. A request is counted only for a cached (so existing)
 key: unknown secrets leave no counters behind."""
+
+# Run by EVALSHA (loaded on a server's first NOSCRIPT); made once, with no client, from bytes:
+# registering a script on every call would hash it on every request.
+READ_IN_FORCE = Script(None, READ_IN_FORCE_SCRIPT.encode())
+READ_API_KEY = Script(None, READ_API_KEY_SCRIPT.encode())
 
 API_KEY_TTL_SECONDS = 300
 """How long a cached API key record lives: revocation deletes it at once; the expiry only bounds
@@ -197,8 +203,7 @@ def in_force_from_top(
         return int(version), body
     head, tail = keys.body_key_around_version(model_id, fmt)
     ceiling = effective_score(on, VERSION_SLOTS - 1)
-    script = r.register_script(READ_IN_FORCE_SCRIPT)
-    found = script(keys=[keys.effective_key(model_id)], args=[ceiling, head, tail])
+    found = READ_IN_FORCE(keys=[keys.effective_key(model_id)], args=[ceiling, head, tail], client=r)
     return None if found is None else (int(found[0]), found[1])
 
 
@@ -257,9 +262,7 @@ def read_api_key_and(
     """:func:`read_api_key`, and the value of the key ``extra`` (if given) in the same script."""
     counter = keys.requests_key(digest, window.number)
     names = [keys.api_key_key(digest), counter] + ([extra] if extra else [])
-    record, requests, found = r.register_script(READ_API_KEY_SCRIPT)(
-        keys=names, args=[window.seconds]
-    )
+    record, requests, found = READ_API_KEY(keys=names, args=[window.seconds], client=r)
     record = None if record is None else json.loads(record)
     return KeyRead(record, requests), found
 
