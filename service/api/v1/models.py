@@ -95,7 +95,8 @@ def prefetch_weights(redis, digest: str, window, model_id: str):
     The query is read loosely here; one that does not parse is left to the view's checks.
     """
     try:
-        read = requested(request.args.get("as_of"), request.args.get("format"))
+        args = request.args if request.query_string else {}  # parsed only when there is one
+        read = requested(args.get("as_of"), args.get("format"))
         key, read.found = read_api_key_and_in_force(
             redis, digest, window, model_id, read.on, read.fmt.name
         )
@@ -130,7 +131,7 @@ def weights(model_id: str):
     # The key's record, the version in force and its body came from the cache in one round
     # trip (prefetch_weights), without SQL; the read's audit is buffered. The query, if any, is
     # checked here rather than by flask-smorest's wrappers (see Blueprint.documented).
-    query = load_query(WEIGHTS_QUERY) if request.args else {}
+    query = load_query(WEIGHTS_QUERY) if request.query_string else {}
     ensure_licensed(model_id, True)
     read = g.pop("prefetched", None)
     if read is None:  # Redis is down, or the query needs the checks below
