@@ -8,6 +8,14 @@ Every failure, from a bad query parameter to an unexpected exception, leaves the
 
 Views raise ``fail(status, detail, field=...)``; validation errors of webargs/marshmallow and
 Werkzeug's HTTP errors are translated here. Stack traces never reach a client.
+
+A component that cannot be reached is the client's cue to retry, not a bug: an error of the
+ledger's connection (refused, dropped, timed out; SQLAlchemy's ``OperationalError``, a
+``DBAPIError`` that invalidated its connection, or no connection free in the pool) and a Redis
+connection error or timeout that a view did not fall back from answer 503 with ``Retry-After``
+(:data:`UNAVAILABLE_RETRY_AFTER_SECONDS`), never 500. The request's ledger session is rolled back
+first, so a request cut short stores nothing half-way; the detail names the component, never its
+URL.
 """
 
 from __future__ import annotations
@@ -17,9 +25,18 @@ from http import HTTPStatus
 
 from flask import Flask, Response, current_app
 from marshmallow.exceptions import SCHEMA
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from .extensions import close_session
+
 PROBLEM_JSON = "application/problem+json"
+UNAVAILABLE_RETRY_AFTER_SECONDS = 5
+"""The ``Retry-After`` of a 503 for an unreachable ledger or cache: a restarted server or a
+dropped connection is usually back within seconds, and clients back off further on their own."""
 
 
 class Problem(HTTPException):
@@ -96,7 +113,39 @@ def handle_unexpected(error: Exception) -> Response:
     return problem_response(500, InternalServerError.description)
 
 
+def unavailable(component: str) -> Response:
+    """The 503 of a component that cannot be reached."""
+    return problem_response(
+        503,
+        f"the {component} is unavailable; retry later",
+        headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER_SECONDS)},
+    )
+
+
+def handle_redis_unavailable(error: RedisConnectionError | RedisTimeoutError) -> Response:
+    current_app.logger.warning("redis unavailable: %s", error)
+    return unavailable("cache")
+
+
+def handle_database_error(error: DBAPIError | PoolTimeoutError) -> Response:
+    """503 when the ledger cannot be reached; any other database error is unexpected (500)."""
+    reachable = isinstance(error, DBAPIError) and not (
+        isinstance(error, OperationalError) or error.connection_invalidated
+    )
+    if reachable:
+        return handle_unexpected(error)
+    close_session()  # rolls back whatever the request had begun
+    current_app.logger.warning(
+        "ledger unavailable: %s", getattr(error, "orig", None) or type(error).__name__
+    )
+    return unavailable("ledger")
+
+
 def init_app(app: Flask) -> None:
     """Route every error to the problem+json shape (after flask-smorest's own handler)."""
     app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(RedisConnectionError, handle_redis_unavailable)
+    app.register_error_handler(RedisTimeoutError, handle_redis_unavailable)
+    app.register_error_handler(DBAPIError, handle_database_error)
+    app.register_error_handler(PoolTimeoutError, handle_database_error)
     app.register_error_handler(Exception, handle_unexpected)

@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable
 
 from flask import Flask, current_app, g
+from sqlalchemy.exc import SQLAlchemyError
 
 LEDGER = "plusalpha.ledger_sessions"
 REDIS = "plusalpha.redis"
@@ -46,9 +47,19 @@ def get_redis():
 
 
 def close_session(_exception: BaseException | None = None) -> None:
+    """Close the request's session: roll back what it did not commit, release its connection.
+
+    A connection the database dropped cannot roll back (the database undid the transaction
+    when it lost the connection): it is invalidated instead, so that the pool opens a new one
+    and the request's answer (a 503, see :mod:`service.errors`) stands.
+    """
     session = g.pop("ledger_session", None)
-    if session is not None:
+    if session is None:
+        return
+    try:
         session.close()
+    except SQLAlchemyError:
+        session.invalidate()
 
 
 def init_app(app: Flask, open_sessions: Callable[[], object], open_redis: Callable[[], object]):

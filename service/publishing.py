@@ -2,15 +2,27 @@
 
 The worker, an internal push and ``plusalpha cache rebuild`` all publish through here, so a
 version is rendered the same way whoever publishes it.
+
+A push is recorded in the ledger even when Redis cannot take it. Left out of the cache, the
+version would stay hidden behind the one before it once Redis is back (the cache answers reads
+without asking the ledger), so :func:`publish_later` keeps it and a thread of the process
+publishes it again every :data:`RETRY_SECONDS` until Redis takes it. A process that dies first
+loses that list: the worker's next run publishes what the cache lacks
+(``service.worker.jobs.publish_missing``), as does ``plusalpha cache rebuild``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
+import os
+import threading
+import time
 from collections.abc import Iterable, Mapping
 from functools import cache
 
 import pandas as pd
+from redis.exceptions import RedisError
 
 from .cache import publish_version
 from .engine.models import MODELS, ModelSpec
@@ -114,3 +126,48 @@ def republish(redis, definition: ModelDefinition, rebalances: Iterable[Rebalance
     for row in rows:
         publish(redis, definition, row, catalog)
     return len(rows)
+
+
+# --- versions Redis could not take -------------------------------------------------------------
+
+RETRY_SECONDS = 1.0
+"""How often a process tries again to publish the versions Redis could not take."""
+
+log = logging.getLogger(__name__)
+_owed: dict[tuple[str, int], tuple] = {}
+"""``(model_id, version)``: the arguments of :func:`publish` that failed."""
+_owed_lock = threading.Lock()
+_retrier_pid: int | None = None
+
+
+def publish_later(redis, definition: ModelDefinition, rebalance: Rebalance, catalog) -> None:
+    """Publish the version once Redis takes it again, from a thread of this process."""
+    global _retrier_pid
+    with _owed_lock:
+        _owed[rebalance.model_id, rebalance.version] = (redis, definition, rebalance, catalog)
+        if _retrier_pid != os.getpid():  # none runs in this process (a forked one included)
+            _retrier_pid = os.getpid()
+            threading.Thread(target=retry_owed, name="publish-retrier", daemon=True).start()
+
+
+def retry_owed() -> None:
+    """Publish the owed versions, each model's last in force first, until none is left."""
+    global _retrier_pid
+    while True:
+        time.sleep(RETRY_SECONDS)
+        with _owed_lock:
+            if not _owed:
+                _retrier_pid = None
+                return
+            owed = dict(_owed)
+        for key, (redis, definition, rebalance, catalog) in sorted(
+            owed.items(), key=lambda item: (item[1][2].effective_date, item[0][1]), reverse=True
+        ):
+            try:
+                publish(redis, definition, rebalance, catalog)
+            except RedisError:
+                break  # still down: all of them again later
+            with _owed_lock:
+                if _owed.get(key) is owed[key]:
+                    del _owed[key]
+            log.info("published %s version %s, which Redis could not take before", *key)

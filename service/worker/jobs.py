@@ -1,7 +1,10 @@
 """Worker jobs. Each builds its handles from the settings, so RQ can run it in any process.
 
 Running a job twice adds nothing: a month already in the ledger (by its as-of date, for
-``source='worker'``) is skipped.
+``source='worker'``) is skipped. A run can be killed at any point and run again: each model's
+new months are committed in one transaction, and every run publishes whatever versions the
+ledger has and the cache lacks (:func:`publish_missing`), so a rerun finishes what a killed run
+committed but had not published (or what a push recorded while Redis was down).
 
 ``run_due`` also publishes the performance figures of the backtests it ran, as cache documents
 (derived data: they are not in the ledger). ``performance`` is the table of
@@ -20,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 
-from ..cache import flush_all, get_document, make_redis, put_document
+from ..cache import flush_all, get_document, make_redis, put_document, versions
 from ..config import ledger_url, settings_from_env
 from ..engine.backtest import Backtest, rebalance_dates, run_backtests
 from ..engine.data import MarketData
@@ -37,7 +40,7 @@ from ..ledger import (
     upgrade,
     worker_as_of_dates,
 )
-from ..publishing import publish, publish_definitions, republish, securities_catalog
+from ..publishing import publish_definitions, republish, securities_catalog
 
 QUEUE = "plusalpha"
 PERFORMANCE_DOCUMENT = "performance"
@@ -76,9 +79,11 @@ def run_due(h: Handles, model_ids=None, progress: bool = False) -> dict[str, lis
     ids = list(model_ids or MODELS)
     data = data_or_sample(h.data_dir)
     if up_to_date(h, data, ids):
+        with h.sessions() as session:
+            for model_id in sorted(ids):
+                publish_missing(h, session, model_id)
         return {model_id: [] for model_id in sorted(ids)}
     backtests = run_backtests(data, ids, progress=progress)
-    catalog = securities_catalog(h.data_dir)
     added: dict[str, list[int]] = {}
     with h.sessions() as session:
         publish_definitions(session)
@@ -86,12 +91,27 @@ def run_due(h: Handles, model_ids=None, progress: bool = False) -> dict[str, lis
         for model_id in sorted(ids):
             rows = record_backtest(session, model_id, backtests[model_id])
             session.commit()
-            definition = get_definition(session, model_id)
-            for row in rows:
-                publish(h.redis, definition, row, catalog)
+            publish_missing(h, session, model_id)
             added[model_id] = [row.version for row in rows]
     publish_performance(h.redis, data, backtests)
     return added
+
+
+def publish_missing(h: Handles, session, model_id: str) -> int:
+    """Publish the model's versions that the ledger has and the cache lacks; how many.
+
+    The last in force first (:func:`service.publishing.republish`), as the versions a run adds:
+    a cache filled this way holds the newest versions of a model, so while it fills a reader
+    gets the version in force or, for an earlier day, a miss that the API answers from the
+    ledger; never an older version.
+    """
+    rows = list_rebalances(session, model_id, limit=None)
+    cached = set(versions(h.redis, model_id, limit=max(len(rows), 1)))
+    missing = [row for row in rows if row.version not in cached]
+    if not missing:
+        return 0
+    definition = get_definition(session, model_id)
+    return republish(h.redis, definition, missing, securities_catalog(h.data_dir))
 
 
 def record_backtest(session, model_id: str, backtest: Backtest) -> list:

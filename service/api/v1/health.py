@@ -1,4 +1,7 @@
-"""GET /v1/health: the state of Redis and of the ledger, without a key."""
+"""GET /v1/health: the state of Redis and of the ledger, without a key.
+
+A component down makes it 503 with ``Retry-After``, like every other answer of an outage.
+"""
 
 from flask.views import MethodView
 from sqlalchemy import text
@@ -6,6 +9,7 @@ from sqlalchemy import text
 from schemas.common import HealthSchema
 
 from ...cache import ping
+from ...errors import UNAVAILABLE_RETRY_AFTER_SECONDS
 from ...extensions import get_redis, get_session
 from ..blueprint import Blueprint
 
@@ -25,7 +29,8 @@ class Health(MethodView):
             ledger = "ok"
         except Exception:  # any failure of the database is "down", not a 500
             ledger = "down"
-        healthy = redis == ledger == "ok"
-        return {"status": "ok" if healthy else "degraded", "redis": redis, "ledger": ledger}, (
-            200 if healthy else 503
-        )
+        state = {"redis": redis, "ledger": ledger}
+        if redis == ledger == "ok":
+            return {"status": "ok", **state}
+        retry = {"Retry-After": str(UNAVAILABLE_RETRY_AFTER_SECONDS)}
+        return {"status": "degraded", **state}, 503, retry

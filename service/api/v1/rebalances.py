@@ -42,7 +42,7 @@ from ...ledger import (
     list_rebalances,
     save_idempotency,
 )
-from ...publishing import publish, securities_catalog
+from ...publishing import publish, publish_later, securities_catalog
 from ..blueprint import Blueprint
 from .models import licensed_definition
 
@@ -238,19 +238,19 @@ def push(definition, body: dict, idempotency_key: str, digest: str) -> Response:
 def publish_quietly(definition, row) -> None:
     """Publish the version to the cache; a Redis outage is logged, not fatal.
 
-    The ledger is the record and ``plusalpha cache rebuild`` refills the cache from it; until
-    then a Redis that comes back without this version serves the previous one.
+    The ledger is the record: the version is published again once Redis is back
+    (:func:`service.publishing.publish_later`).
     """
+    catalog = securities_catalog(current_app.config["DATA_DIR"])
     try:
-        catalog = securities_catalog(current_app.config["DATA_DIR"])
         publish(get_redis(), definition, row, catalog)
     except RedisError:
         current_app.logger.warning(
-            "redis unavailable: %s version %s is in the ledger but not the cache "
-            "(plusalpha cache rebuild restores it)",
+            "redis unavailable: %s version %s is in the ledger but not the cache yet",
             row.model_id,
             row.version,
         )
+        publish_later(get_redis(), definition, row, catalog)
 
 
 def replay(record, digest: str) -> Response:
