@@ -186,7 +186,9 @@ def require(scope: str, prefetch=None):
 
 
 def with_headers(headers: dict[str, str], response: Response) -> Response:
-    response.headers.update(headers)
+    """``response`` with ``headers`` added (``add``: it need not look for them first)."""
+    for name, value in headers.items():
+        response.headers.add(name, value)
     return response
 
 
