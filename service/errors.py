@@ -80,7 +80,7 @@ def field_errors(messages: dict, location: str = "", prefix: str = "") -> list[d
             continue
         if key == SCHEMA:  # marshmallow's name for an error of the whole object: name the object
             name = prefix or "body"
-        elif str(key).isdigit():
+        elif str(key).isdigit() and prefix:  # an item of a list; a top-level "0" is a name
             name = f"{prefix}[{key}]"
         else:
             name = f"{prefix}.{key}" if prefix else key

@@ -35,3 +35,9 @@ def test_errors_always_pass():
     quiet = OncePerInterval(interval=10)
     error = (logging.ERROR, "unexpected error", ())
     assert records(quiet, error, error) == ["unexpected error", "unexpected error"]
+
+
+def test_up_to_its_level_errors_are_dropped_too():
+    quiet = OncePerInterval(interval=10, level=logging.ERROR)
+    error = (logging.ERROR, "audit events not written yet; kept for the next flush", ())
+    assert records(quiet, error, error) == [error[1]]

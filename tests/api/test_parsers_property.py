@@ -307,10 +307,6 @@ def test_an_unknown_query_parameter_is_a_422_naming_it(client, admin, path, name
     assert_refused(response, 422, name)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="service.errors.field_errors names a top-level field of digits as an index: '[0]'",
-)
 def test_an_unknown_query_parameter_of_digits_is_named_as_sent(client, admin):
     response = client.get(WEIGHTS, query_string={"0": "x"}, headers=admin)
     assert_refused(response, 422, "0")
