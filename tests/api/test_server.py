@@ -760,3 +760,13 @@ def test_a_keys_rate_limit_holds_across_workers(server):
         assert refused.headers["Content-Type"] == PROBLEM
         assert refused.json()["status"] == 429
         assert 1 <= int(refused.headers["Retry-After"]) <= 60
+
+
+def test_gunicorn_refuses_an_overlong_request_line_and_too_many_headers(server):
+    """The limits of service/gunicorn_conf.py hold on the server as production runs it."""
+    long_path = f"/v1/models/{READ}/weights?as_of=" + "9" * 9000
+    assert requests.get(server.base + long_path, timeout=TIMEOUT).status_code == 414
+    many = {f"X-Header-{n}": "x" for n in range(150)}
+    assert (
+        requests.get(server.base + "/v1/health", headers=many, timeout=TIMEOUT).status_code == 431
+    )

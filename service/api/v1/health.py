@@ -3,6 +3,8 @@
 A component down makes it 503 with ``Retry-After``, like every other answer of an outage.
 """
 
+from http import HTTPStatus
+
 from flask.views import MethodView
 from sqlalchemy import text
 
@@ -11,16 +13,24 @@ from schemas.common import HealthSchema
 from ...cache import ping
 from ...errors import UNAVAILABLE_RETRY_AFTER_SECONDS
 from ...extensions import get_redis, get_session
-from ..blueprint import Blueprint
+from ..blueprint import PROBLEM_HEADERS, Blueprint
 
 blp = Blueprint("health", __name__, url_prefix="/v1/health", description="Service health")
+
+
+RETRY_AFTER_HEADER = PROBLEM_HEADERS[HTTPStatus.SERVICE_UNAVAILABLE]["Retry-After"]
 
 
 @blp.route("")
 class Health(MethodView):
     @blp.doc(security=[])
     @blp.response(200, HealthSchema)
-    @blp.alt_response(503, schema=HealthSchema, description="A component is down")
+    @blp.alt_response(
+        503,
+        schema=HealthSchema,
+        description="A component is down",
+        headers={"Retry-After": RETRY_AFTER_HEADER},
+    )
     def get(self):
         """The state of Redis and of the ledger"""
         redis = "ok" if ping(get_redis()) else "down"
