@@ -28,6 +28,7 @@ import pytest
 import redis
 
 from service.app import create_app
+from service.audit import audit_buffer
 from service.extensions import get_redis, get_session
 from service.ledger import add_rebalance, create_key, get_definition
 from service.publishing import publish, publish_definitions, securities_catalog
@@ -123,8 +124,14 @@ def seed(app) -> None:
 
 
 def close_app(app) -> None:
-    """Dispose of the app's ledger engine and close its Redis (stop it, when embedded)."""
+    """Write the app's buffered audit, then dispose of its ledger engine and close its Redis
+    (stop it, when embedded).
+
+    The audit first: the process's flusher would otherwise write it a moment later, into the
+    ledger of whichever test runs next on the same database.
+    """
     with app.app_context():
+        audit_buffer().flush()
         engine = get_session().get_bind()
         client = get_redis()
     engine.dispose()
