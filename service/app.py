@@ -55,6 +55,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     from . import audit, commands, errors, extensions, limits, log_filters, operations
     from .api import v1
+    from .api.v1.models import WeightsFastPath
     from .cache import make_redis
     from .ledger import make_engine, session_factory, upgrade
 
@@ -68,6 +69,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     )
     audit.init_app(app, app.extensions[extensions.LEDGER].get)
     v1.register(PlusAlphaApi(app))
+    app.wsgi_app = WeightsFastPath(app, app.wsgi_app)
     app.add_url_rule(
         f"{DOCS_ASSETS}<path:filename>",
         "docs_assets",

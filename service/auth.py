@@ -24,6 +24,9 @@ from .limits import Quota, current_window
 
 SCOPES = ("models:read", "performance:read", "rebalances:write", "trades:write", "admin")
 BEARER = "Bearer "
+HANDED_OVER = "plusalpha.prefetched"
+"""The WSGI environ's key of what a fast path read of the cache for a request it did not answer
+(the ``prefetch`` result): the view's checks start from it, and the request is not counted again."""
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +41,13 @@ class Caller:
     revoked: bool
     rate_limit: int | None = None
     """Requests per window; None for the service's default (see :mod:`service.limits`)."""
+
+    def may_read(self, scope: str, model_id: str) -> bool:
+        """Whether the key is live, holds ``scope`` and is licensed for ``model_id``."""
+        return not self.revoked and scope in self.scopes and self.licensed_for(model_id)
+
+    def licensed_for(self, model_id: str) -> bool:
+        return self.models is None or model_id in self.models
 
     @classmethod
     def of(cls, key) -> Caller:
@@ -57,9 +67,8 @@ def authenticate(prefetch=None, view_kwargs=None) -> tuple[Caller, Quota | None]
     The key's record comes from the cache, else from the ledger (and then fills the cache).
     With ``prefetch`` (see :func:`require`) the cache read also fetches what the view needs.
     """
-    header = request.headers.get("Authorization", "")
+    secret = bearer_secret(request.headers.get("Authorization", ""))
     challenge = {"WWW-Authenticate": 'Bearer realm="plusalpha"'}
-    secret = header[len(BEARER) :].strip() if header.startswith(BEARER) else ""
     if not secret:
         raise Problem(401, "an API key is required: Authorization: Bearer <key>", headers=challenge)
     config = current_app.config
@@ -74,12 +83,20 @@ def authenticate(prefetch=None, view_kwargs=None) -> tuple[Caller, Quota | None]
     return caller, Quota.of(caller.rate_limit or config["RATE_LIMIT"], requests, window)
 
 
+def bearer_secret(authorization: str) -> str:
+    """The key's secret in an ``Authorization`` header's value ("" when there is none)."""
+    return authorization[len(BEARER) :].strip() if authorization.startswith(BEARER) else ""
+
+
 def cached_caller(
     digest: str, window: Window, prefetch=None, view_kwargs=None
 ) -> tuple[Caller | None, int | None]:
     """The key's cached record and its requests in ``window`` (None, None on a miss)."""
     try:
-        if prefetch is None:
+        handed = request.environ.pop(HANDED_OVER, None)
+        if handed is not None:  # read (and counted) already by a fast path
+            read, g.prefetched = handed
+        elif prefetch is None:
             read = read_api_key(get_redis(), digest, window)
         else:
             read, g.prefetched = prefetch(get_redis(), digest, window, **view_kwargs)
@@ -194,8 +211,7 @@ def with_headers(headers: dict[str, str], response: Response) -> Response:
 
 def licensed(model_id: str) -> bool:
     """Whether the current key may see ``model_id``."""
-    models = current_key().models
-    return models is None or model_id in models
+    return current_key().licensed_for(model_id)
 
 
 def ensure_licensed(model_id: str, known: bool) -> None:

@@ -19,16 +19,20 @@ KEPT_ON_304 = ("ETag", "Vary", "Cache-Control")
 """Headers a 304 repeats from the 200 it stands for (RFC 9110, 15.4.5)."""
 
 
+def etag_of(body: bytes) -> str:
+    """The strong ETag of ``body``, quoted."""
+    return f'"{hashlib.sha1(body).hexdigest()}"'
+
+
 def conditional_get(response: Response) -> Response:
     """``response`` with its ETag, or the 304 that stands for it."""
     if request.method not in CONDITIONAL_METHODS or response.status_code != 200:
         return response
     if response.direct_passthrough:  # a streamed file (the docs' assets): left alone
         return response
-    etag = hashlib.sha1(response.get_data()).hexdigest()
-    response.headers["ETag"] = f'"{etag}"'
+    etag = response.headers["ETag"] = etag_of(response.get_data())
     condition = request.headers.get("If-None-Match")  # parsed only when sent (the hot path)
-    if condition is None or not parse_etags(condition).contains_weak(etag):
+    if condition is None or not parse_etags(condition).contains_weak(etag.strip('"')):
         return response
     kept = {name: response.headers[name] for name in KEPT_ON_304 if name in response.headers}
     return Response(status=304, headers=kept)

@@ -62,9 +62,13 @@ class Quota:
             "RateLimit-Reset": str(self.reset),
         }
 
+    @property
+    def exceeded(self) -> bool:
+        return self.requests > self.limit
+
     def enforce(self) -> None:
         """Raise the 429 when this request is over the limit."""
-        if self.requests > self.limit:
+        if self.exceeded:
             raise Problem(
                 429,
                 f"this API key may make {self.limit} requests per rate-limit window; "
