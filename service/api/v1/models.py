@@ -206,6 +206,8 @@ class WeightsFastPath:
 
     Why: Flask's routing, request context and response object cost the weights read about a
     third of its time in the process, more than all the checks; platforms poll this route.
+    A change to the view's checks, audit or headers is a change here too:
+    ``tests/api/test_fast_path.py`` compares the two answers.
     """
 
     def __init__(self, app, wsgi_app):
