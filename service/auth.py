@@ -25,8 +25,9 @@ from .limits import Quota, current_window
 SCOPES = ("models:read", "performance:read", "rebalances:write", "trades:write", "admin")
 BEARER = "Bearer "
 HANDED_OVER = "plusalpha.prefetched"
-"""The WSGI environ's key of what a fast path read of the cache for a request it did not answer
-(the ``prefetch`` result): the view's checks start from it, and the request is not counted again."""
+"""The WSGI environ key where the weights fast path leaves what it read from the cache for a
+request it does not answer (a ``prefetch`` result): the view's checks start from it, and the
+request is not counted again."""
 
 log = logging.getLogger(__name__)
 
