@@ -115,6 +115,11 @@ def publish(redis, definition: ModelDefinition, rebalance: Rebalance, catalog) -
     )
 
 
+def in_force_order(row: Rebalance) -> tuple:
+    """The order in which versions come into force: by effective date, then by version."""
+    return row.effective_date, row.version
+
+
 def republish(redis, definition: ModelDefinition, rebalances: Iterable[Rebalance], catalog) -> int:
     """Publish a model's versions again, the last in force first; how many were published.
 
@@ -122,7 +127,7 @@ def republish(redis, definition: ModelDefinition, rebalances: Iterable[Rebalance
     always the top of the (effective date, version) order, so the version in force on a day is
     either cached already or, with no cached version at or below that day, read from the ledger.
     """
-    rows = sorted(rebalances, key=lambda row: (row.effective_date, row.version), reverse=True)
+    rows = sorted(rebalances, key=in_force_order, reverse=True)
     for row in rows:
         publish(redis, definition, row, catalog)
     return len(rows)
@@ -160,9 +165,8 @@ def retry_owed() -> None:
                 _retrier_pid = None
                 return
             owed = dict(_owed)
-        for key, (redis, definition, rebalance, catalog) in sorted(
-            owed.items(), key=lambda item: (item[1][2].effective_date, item[0][1]), reverse=True
-        ):
+        by_force = sorted(owed.items(), key=lambda item: in_force_order(item[1][2]), reverse=True)
+        for key, (redis, definition, rebalance, catalog) in by_force:
             try:
                 publish(redis, definition, rebalance, catalog)
             except RedisError:

@@ -44,7 +44,8 @@ from service.config import VARIABLES, settings_from_env
 from service.engine.data import write_data
 from service.extensions import get_session
 from service.ledger import create_key
-from tests.api.conftest import close_app, seed
+from tests.api.conftest import SEED_VERSIONS, close_app, seed
+from tests.api.test_server import by_ticker, hash_of
 from tests.ledger.conftest import (  # noqa: F401 (postgres_unreachable: a fixture)
     empty_postgres_database,
     postgres_unreachable,
@@ -366,6 +367,22 @@ def assert_unavailable(answer: Answer) -> None:
     problem = answer.json()
     assert (problem["status"], problem["title"]) == (503, "Service Unavailable")
     assert "://" not in problem["detail"], problem  # no URL (and so no password) leaks
+
+
+def assert_seeded_weights(traffic: Traffic, model_id: str, phases: tuple[str, ...]) -> None:
+    """Every read of the clients ``weights`` (today) and ``weights as of`` (a day the first
+    seeded version is in force) in ``phases`` was a complete seeded version of ``model_id``: 200,
+    the version in force, its weights, and a hash that matches them."""
+    seeded = SEED_VERSIONS[model_id]
+    for phase in phases:
+        for answer in traffic.of("weights", phase) + traffic.of("weights as of", phase):
+            assert answer.status == 200, answer
+            document = answer.json()
+            assert document["hash"] == hash_of(document["weights"])
+            first = answer.client == "weights as of"
+            version = 1 if first else len(seeded)
+            expected = seeded[version - 1][2]
+            assert (document["version"], by_ticker(document["weights"])) == (version, expected)
 
 
 def assert_no_server_error(answers: list[Answer]) -> None:

@@ -25,7 +25,6 @@ import requests
 from sqlalchemy import create_engine, make_url, text
 
 from service.ledger.database import driver_url
-from tests.api.test_server import hash_of
 from tests.live import free_port, serve
 
 from .conftest import (
@@ -34,6 +33,7 @@ from .conftest import (
     Pusher,
     Traffic,
     assert_no_server_error,
+    assert_seeded_weights,
     assert_unavailable,
     bearer,
     seed_service,
@@ -200,12 +200,7 @@ def test_pushes_answer_503_store_nothing_half_way_and_cached_reads_go_on(service
     assert unused(requests.Session()).status_code == 200
 
     assert_no_server_error(traffic.answers)
-    for phase in PHASES:
-        for answer in traffic.of("weights", phase) + traffic.of("weights as of", phase):
-            assert answer.status == 200, answer
-            document = answer.json()
-            assert document["hash"] == hash_of(document["weights"])
-            assert document["version"] == (1 if answer.client == "weights as of" else 3)
+    assert_seeded_weights(traffic, READ, PHASES)
     for client, status in (("models", 200), ("versions", 200), ("push", 201)):
         assert {a.status for a in traffic.of(client, "up") + traffic.of(client, "back")} == {
             status

@@ -21,8 +21,6 @@ from service.cache.keys import api_key_key
 from service.engine.backtest import run_backtests
 from service.ledger import secret_hash
 from service.worker.jobs import publish_performance
-from tests.api.conftest import SEED_VERSIONS
-from tests.api.test_server import by_ticker, hash_of
 from tests.live import serve
 from tests.worker.test_jobs import through_as_of
 
@@ -31,6 +29,7 @@ from .conftest import (
     Pusher,
     Traffic,
     assert_no_server_error,
+    assert_seeded_weights,
     assert_unavailable,
     bearer,
     listed_versions,
@@ -97,17 +96,8 @@ def test_reads_go_on_from_the_ledger_and_the_service_recovers(service, private_r
         traffic.phase("back", ROUNDS)
 
     assert_no_server_error(traffic.answers)
+    assert_seeded_weights(traffic, READ, PHASES)
     for phase in PHASES:
-        for answer in traffic.of("weights", phase) + traffic.of("weights as of", phase):
-            assert answer.status == 200, answer
-            document = answer.json()
-            assert document["hash"] == hash_of(document["weights"])
-            as_of = answer.client == "weights as of"
-            expected = SEED_VERSIONS[READ][0 if as_of else -1][2]
-            assert (document["version"], by_ticker(document["weights"])) == (
-                1 if as_of else 3,
-                expected,
-            )
         for client in ("model", "versions"):
             assert {a.status for a in traffic.of(client, phase)} == {200}
         assert {a.json()["latest_version"] for a in traffic.of("model", phase)} == {3}
