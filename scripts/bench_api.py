@@ -64,8 +64,8 @@ def seed(
     """Publish one version of MODEL and create a key with ``scopes``; the key's secret."""
     # Imported here: gunicorn imports this module for bare_app, which must stay bare.
     sys.path.insert(0, str(ROOT))
+    from service.api.extensions import get_redis, get_session
     from service.app import create_app
-    from service.extensions import get_redis, get_session
     from service.ledger import add_rebalance, create_key, get_definition
     from service.publishing import publish, publish_definitions, securities_catalog
 
@@ -93,7 +93,7 @@ def seed(
 
 def start(app: str, port: int, workers: int, env: dict) -> subprocess.Popen:
     gunicorn = Path(sys.executable).with_name("gunicorn")
-    command = [str(gunicorn), "--config", "python:service.gunicorn_conf"]
+    command = [str(gunicorn), "--config", "python:service.api.gunicorn_conf"]
     command += ["--bind", f"127.0.0.1:{port}", "--workers", str(workers)]
     command += ["--chdir", str(ROOT / "scripts"), "--pythonpath", str(ROOT), app]
     process = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)

@@ -162,7 +162,7 @@ def plusalpha_command() -> list[str]:
     script = Path(sys.executable).with_name("plusalpha")
     if script.exists():
         return [str(script)]
-    return [sys.executable, "-c", "from service.cli import main; main()"]
+    return [sys.executable, "-c", "from service.cli.main import main; main()"]
 
 
 def _run(command: list[str], env: dict) -> tuple[float, str]:

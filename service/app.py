@@ -53,10 +53,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     if test_config:
         app.config.update(test_config)
 
-    from . import audit, commands, errors, extensions, limits, log_filters, operations
-    from .api import v1
-    from .api.v1.models import WeightsFastPath
+    from .api import audit, errors, extensions, limits, log_filters, v1
+    from .api.fast_path import WeightsFastPath
     from .cache import make_redis
+    from .cli import engine, operations
     from .ledger import make_engine, session_factory, upgrade
 
     def open_sessions():
@@ -78,6 +78,6 @@ def create_app(test_config: dict | None = None) -> Flask:
     errors.init_app(app)
     limits.init_app(app)
     log_filters.init_app(app)
-    commands.init_app(app)
+    engine.init_app(app)
     operations.init_app(app)
     return app

@@ -39,7 +39,7 @@ def serve(env: Mapping[str, str], workers: int = 2) -> Iterator[str]:
     environ = {name: value for name, value in os.environ.items() if name not in VARIABLES}
     environ.update(env)
     gunicorn = Path(sys.executable).with_name("gunicorn")
-    command = [str(gunicorn), "--config", "python:service.gunicorn_conf"]
+    command = [str(gunicorn), "--config", "python:service.api.gunicorn_conf"]
     command += ["--bind", f"127.0.0.1:{port}", "--workers", str(workers)]
     # The log goes to a file, not a pipe: nobody reads a pipe while the server runs, and a full
     # one would stall the server at its next log line (an outage logs one a request).

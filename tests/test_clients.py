@@ -21,8 +21,8 @@ import pytest
 import redis
 import requests
 
+from service.api.extensions import get_session
 from service.app import create_app
-from service.extensions import get_session
 from service.ledger import create_key
 
 from .api.conftest import seed

@@ -14,7 +14,7 @@ generated from it must know every error it can get. The problems most operations
 here, in one place, so that a new route is documented like the others (``problem_statuses``):
 401, 403 and 429 unless the operation is public (``@blp.doc(security=[])``), 404 when its path
 names something (a model the key may not see, a version, a key, a job), 400 and 413 when it
-takes a body, 500, and 503 when the ledger or the cache cannot be reached (``service.errors``);
+takes a body, 500, and 503 when the ledger or the cache cannot be reached (``service.api.errors``);
 each an ``application/problem+json`` body with the headers a client acts on
 (``PROBLEM_HEADERS``). There is no catch-all ``default`` answer: an undocumented status is a
 finding. What one operation adds (406, 409, 202, ...) its view documents with
@@ -33,7 +33,7 @@ from flask_smorest.utils import prepare_response
 from marshmallow import Schema, ValidationError
 from webargs.flaskparser import FlaskParser
 
-from ..errors import PROBLEM_JSON
+from .errors import PROBLEM_JSON
 
 QUERY_LOCATIONS = ("query", "querystring")
 TAKES_QUERY = "takes_query"
@@ -212,7 +212,7 @@ class Blueprint(flask_smorest.Blueprint):
 
     @staticmethod
     def conditional_doc(view):
-        """Document a view decorated with ``service.conditional.conditional``: the ETag of its
+        """Document a view decorated with ``service.api.conditional.conditional``: the ETag of its
         answer, the If-None-Match header and the 304 answer (as flask-smorest documents its own
         ``etag`` views)."""
         view._apidoc = {**deepcopy(getattr(view, "_apidoc", {})), "etag": True}

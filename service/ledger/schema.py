@@ -128,7 +128,7 @@ class ApiKey(Base):
     """An API key: only the sha256 of its secret is stored, plus a prefix to recognise it.
 
     ``models`` is None for a key that may read every model; ``rate_limit`` is None for a key
-    held to the service's default rate limit (requests per window, see :mod:`service.limits`).
+    held to the service's default rate limit (requests per window, see :mod:`service.api.limits`).
     """
 
     __tablename__ = "api_keys"

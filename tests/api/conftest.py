@@ -27,9 +27,9 @@ from urllib.parse import urlsplit
 import pytest
 import redis
 
+from service.api.audit import audit_buffer
+from service.api.extensions import get_redis, get_session
 from service.app import create_app
-from service.audit import audit_buffer
-from service.extensions import get_redis, get_session
 from service.ledger import add_rebalance, create_key, get_definition
 from service.publishing import publish, publish_definitions, securities_catalog
 from tests.cache.conftest import redis_url as cache_tests_redis_url

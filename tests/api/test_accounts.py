@@ -9,7 +9,7 @@ from rq import Queue, SimpleWorker
 from rq.job import Job
 
 from schemas.accounts import MAX_BATCH, MAX_HOLDINGS, MAX_JOB
-from service.extensions import get_redis
+from service.api.extensions import get_redis
 from service.worker.jobs import QUEUE
 
 from .conftest import SEED_VERSIONS, bearer

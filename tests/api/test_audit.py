@@ -8,10 +8,10 @@ import contextlib
 import pytest
 import requests
 
+from service.api.audit import audit_buffer
+from service.api.extensions import get_session
 from service.app import create_app
-from service.audit import audit_buffer
 from service.config import settings_from_env
-from service.extensions import get_session
 from service.ledger import audit_events, create_key, get_key, key_for_secret
 
 from ..live import serve

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
-from service.api.v1.models import WeightsFastPath
+from service.api.fast_path import WeightsFastPath
 
 from .conftest import bearer
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.extensions import get_session
+from service.api.extensions import get_session
 from service.ledger import audit_events
 
 from .conftest import bearer

@@ -11,8 +11,8 @@ import time
 
 import pytest
 
+from service.api.extensions import get_session
 from service.app import create_app
-from service.extensions import get_session
 from service.ledger import create_key
 
 from .conftest import bearer, close_app, seed

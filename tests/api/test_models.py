@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from service.extensions import get_session
+from service.api.extensions import get_session
 from service.ledger import key_for_secret
 
 from .conftest import SEED_VERSIONS, bearer
@@ -95,8 +95,8 @@ def test_every_format_by_parameter_and_by_accept(client, make_key):
 
 
 def test_the_cache_lost_the_ledger_still_answers(api_app, client, make_key):
+    from service.api.extensions import get_redis
     from service.cache import flush_all
-    from service.extensions import get_redis
 
     headers = bearer(make_key())
     before = client.get("/v1/models/agg-plus-baseline/weights", headers=headers).get_data()

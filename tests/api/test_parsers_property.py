@@ -37,9 +37,9 @@ from hypothesis import strategies as st
 
 from schemas.models import FORMAT_NAMES, IDEMPOTENCY_KEY_MAX, MAX_VERSION, PRINTABLE
 from schemas.performance import PERFORMANCE_FORMATS
+from service.api.extensions import get_redis
 from service.engine.backtest import run_backtests
 from service.engine.performance import truncate
-from service.extensions import get_redis
 from service.formats import FORMATS, NotAcceptable, negotiate
 from service.publishing import securities_catalog
 from service.worker.jobs import publish_performance

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from schemas.performance import PerformanceRowSchema, StatisticsSchema
+from service.api.extensions import get_redis
 from service.cache import flush_all, get_document
 from service.engine.backtest import run_backtests
 from service.engine.models import PASSIVE_BENCHMARKS
@@ -19,7 +20,6 @@ from service.engine.performance import (
     last_complete_month,
     truncate,
 )
-from service.extensions import get_redis
 from service.worker.jobs import publish_performance
 
 from .conftest import bearer

@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 import requests
 
+from service.api.extensions import get_redis, get_session
 from service.app import create_app
 from service.cache import flush_all, versions
 from service.config import VARIABLES, settings_from_env
-from service.extensions import get_redis, get_session
 from service.ledger import add_rebalance, create_key, get_definition, list_rebalances
 from service.publishing import publish, securities_catalog
 

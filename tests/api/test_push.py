@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from service.extensions import get_session
+from service.api.extensions import get_session
 from service.ledger import audit_events, get_rebalance, latest_rebalance
 
 from .conftest import bearer

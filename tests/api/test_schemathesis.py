@@ -41,12 +41,12 @@ import pytest
 import requests
 import yaml
 
+from service.api.auth import SCOPES
+from service.api.extensions import get_redis, get_session
 from service.app import create_app
-from service.auth import SCOPES
 from service.config import settings_from_env
 from service.engine.backtest import run_backtests
 from service.engine.performance import truncate
-from service.extensions import get_redis, get_session
 from service.ledger import create_key
 from service.worker.jobs import publish_performance
 

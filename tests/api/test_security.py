@@ -36,12 +36,12 @@ import requests
 from sqlalchemy import make_url, text
 from werkzeug.exceptions import InternalServerError
 
+import service.api.auth as auth_module
 import service.api.v1.keys as keys_module
-import service.auth as auth_module
+from service.api.auth import SCOPES
+from service.api.extensions import LEDGER, get_session
 from service.app import create_app
-from service.auth import SCOPES
 from service.config import VARIABLES
-from service.extensions import LEDGER, get_session
 from service.ledger import audit_events, create_key, list_keys
 from service.ledger.repository import rotate_key
 

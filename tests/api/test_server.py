@@ -35,13 +35,13 @@ import requests
 from sqlalchemy import text
 
 from schemas.models import MAX_WEIGHTS
+from service.api.auth import SCOPES
+from service.api.extensions import get_redis, get_session
 from service.app import create_app
-from service.auth import SCOPES
 from service.config import settings_from_env
 from service.engine.backtest import run_backtests
 from service.engine.models import PASSIVE_BENCHMARKS
 from service.engine.performance import TABLE_COLUMNS, truncate
-from service.extensions import get_redis, get_session
 from service.ledger import create_key, make_engine
 from service.worker.jobs import publish_performance
 
@@ -763,7 +763,7 @@ def test_a_keys_rate_limit_holds_across_workers(server):
 
 
 def test_gunicorn_refuses_an_overlong_request_line_and_too_many_headers(server):
-    """The limits of service/gunicorn_conf.py hold on the server as production runs it."""
+    """The limits of service/api/gunicorn_conf.py hold on the server as production runs it."""
     long_path = f"/v1/models/{READ}/weights?as_of=" + "9" * 9000
     assert requests.get(server.base + long_path, timeout=TIMEOUT).status_code == 414
     many = {f"X-Header-{n}": "x" for n in range(150)}

@@ -31,11 +31,11 @@ import yaml
 from rq import Queue, SimpleWorker
 
 from schemas.accounts import MAX_BATCH
-from service.auth import SCOPES
+from service.api.auth import SCOPES
+from service.api.extensions import get_redis
 from service.engine.backtest import run_backtests
 from service.engine.models import MODELS
 from service.engine.performance import truncate
-from service.extensions import get_redis
 from service.worker.jobs import QUEUE, publish_performance
 from tests.test_openapi import DOCUMENT
 

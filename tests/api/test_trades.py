@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from service.extensions import get_session
+from service.api.extensions import get_session
 from service.ledger import add_rebalance
 
 from .conftest import bearer

@@ -39,10 +39,10 @@ import pytest
 import redis
 import requests
 
+from service.api.extensions import get_session
 from service.app import create_app
 from service.config import VARIABLES, settings_from_env
 from service.engine.data import write_data
-from service.extensions import get_session
 from service.ledger import create_key
 from tests.api.conftest import SEED_VERSIONS, close_app, seed
 from tests.api.test_server import by_ticker, hash_of

@@ -25,15 +25,15 @@ from schemas.accounts import (
     TradeListSchema,
 )
 
-from ...auth import current_key, require
 from ...engine.models import MODELS
 from ...engine.trades import TradeInputError, model_options, rebalance
-from ...errors import Problem, fail
-from ...extensions import get_redis, get_session
 from ...ledger import latest_rebalance
 from ...publishing import latest_closes
 from ...worker.jobs import QUEUE, trade_batch
+from ..auth import current_key, require
 from ..blueprint import Blueprint
+from ..errors import Problem, fail
+from ..extensions import get_redis, get_session
 from .jobs import JOB_RESULT_TTL_SECONDS, job_view
 from .models import licensed_definition
 

@@ -11,9 +11,9 @@ from sqlalchemy import text
 from schemas.common import HealthSchema
 
 from ...cache import ping
-from ...errors import UNAVAILABLE_RETRY_AFTER_SECONDS
-from ...extensions import get_redis, get_session
 from ..blueprint import PROBLEM_HEADERS, Blueprint
+from ..errors import UNAVAILABLE_RETRY_AFTER_SECONDS
+from ..extensions import get_redis, get_session
 
 blp = Blueprint("health", __name__, url_prefix="/v1/health", description="Service health")
 

@@ -9,10 +9,10 @@ from rq.job import Job, JobStatus
 
 from schemas.accounts import JobSchema
 
-from ...auth import current_key, require
-from ...errors import fail
-from ...extensions import get_redis
+from ..auth import current_key, require
 from ..blueprint import Blueprint
+from ..errors import fail
+from ..extensions import get_redis
 
 JOB_RESULT_TTL_SECONDS = 24 * 3600
 """How long a finished or failed job's result is kept."""

@@ -19,11 +19,11 @@ from schemas.keys import (
     KeySchema,
 )
 
-from ...auth import current_key, require, revoke, rotate
-from ...errors import fail
-from ...extensions import get_redis, get_session
 from ...ledger import add_audit_events, create_key, get_key, list_keys
+from ..auth import current_key, require, revoke, rotate
 from ..blueprint import Blueprint
+from ..errors import fail
+from ..extensions import get_redis, get_session
 
 blp = Blueprint("keys", __name__, url_prefix="/v1", description="API keys")
 

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import re
 from dataclasses import dataclass
 from datetime import date
 
 from flask import Response, current_app, g, request
 from flask.views import MethodView
 from redis.exceptions import RedisError
-from werkzeug.utils import get_content_type
 
 from schemas.models import (
     ModelListSchema,
@@ -20,32 +18,21 @@ from schemas.models import (
     WeightsSchema,
 )
 
-from ...audit import EXTENSION as AUDIT
-from ...audit import audit_buffer
-from ...auth import (
-    HANDED_OVER,
-    Caller,
-    bearer_secret,
-    current_key,
-    ensure_licensed,
-    licensed,
-    require,
-)
 from ...cache import Window, read_api_key, read_api_key_and_in_force
-from ...conditional import conditional, etag_of
-from ...errors import fail
-from ...extensions import REDIS, get_redis, get_session
 from ...formats import FORMATS, Format, NotAcceptable, negotiate
 from ...ledger import (
     get_definition,
     latest_rebalance,
     list_rebalances,
     model_definitions,
-    secret_hash,
 )
-from ...limits import Quota, current_window
 from ...publishing import rendered_bodies, republish, securities_catalog, weights_document
+from ..audit import audit_buffer
+from ..auth import current_key, ensure_licensed, licensed, require
 from ..blueprint import Blueprint, load_query
+from ..conditional import conditional
+from ..errors import fail
+from ..extensions import get_redis, get_session
 
 blp = Blueprint("models", __name__, url_prefix="/v1/models", description="Model portfolios")
 WEIGHTS_QUERY = WeightsQuerySchema()
@@ -189,77 +176,3 @@ def ledger_weights(model_id: str, on: date, fmt: str) -> tuple[int, bytes]:
     with contextlib.suppress(RedisError):
         republish(get_redis(), definition, list_rebalances(session, model_id, limit=None), catalog)
     return rebalance.version, body
-
-
-WEIGHTS_PATH = re.compile(r"/v1/models/([^/]+)/weights")
-
-
-class WeightsFastPath:
-    """WSGI middleware: the usual read of weights answered without Flask's request machinery.
-
-    The usual read is ``GET /v1/models/{model_id}/weights`` with no query string and no
-    ``If-None-Match``, by a key whose record is cached, live, holding ``models:read``, licensed
-    for the model and within its rate limit, of weights the cache holds. It is read in the one
-    round trip of the view (:func:`read_key_and_weights`), audited as the view audits, and
-    answered with the view's body and headers. Anything else goes on to the app, with what was
-    read (``auth.HANDED_OVER``): the view's checks answer it, and it is not counted twice.
-
-    Why: Flask's routing, request context and response object cost the weights read about a
-    third of its time in the process, more than all the checks; platforms poll this route.
-    A change to the view's checks, audit or headers is a change here too:
-    ``tests/api/test_fast_path.py`` compares the two answers.
-    """
-
-    def __init__(self, app, wsgi_app):
-        self.app = app
-        self.wsgi_app = wsgi_app
-
-    def __call__(self, environ, start_response):
-        path = WEIGHTS_PATH.fullmatch(environ.get("PATH_INFO", ""))
-        if path is None or environ["REQUEST_METHOD"] != "GET" or environ.get("QUERY_STRING"):
-            return self.wsgi_app(environ, start_response)
-        try:
-            answer = self.answer(environ, path.group(1))
-        except RedisError:  # the view falls back to the ledger
-            answer = None
-        except Exception:  # a bug here must not cost the read: the view answers it
-            self.app.logger.exception("weights fast path failed; the view answers")
-            answer = None
-        if answer is None:
-            return self.wsgi_app(environ, start_response)
-        headers, body = answer
-        start_response("200 OK", headers)
-        return [body]
-
-    def answer(self, environ, model_id: str) -> tuple[list, bytes] | None:
-        """The headers and body of the usual read; None for anything else."""
-        secret = bearer_secret(environ.get("HTTP_AUTHORIZATION", ""))
-        if not secret or "HTTP_IF_NONE_MATCH" in environ:
-            return None
-        config = self.app.config
-        window = current_window(config["RATE_LIMIT_WINDOW"])
-        redis = self.app.extensions[REDIS].get()
-        accept = environ.get("HTTP_ACCEPT")
-        key, read = read_key_and_weights(
-            redis, secret_hash(secret), window, model_id, None, None, accept
-        )
-        environ[HANDED_OVER] = (key, read)
-        if key.record is None or read is None or read.found is None:
-            return None
-        caller = Caller(**key.record)
-        quota = Quota.of(caller.rate_limit or config["RATE_LIMIT"], key.requests, window)
-        if not caller.may_read(READ_SCOPE, model_id) or quota.exceeded:
-            return None
-        del environ[HANDED_OVER]
-        version, body = read.found
-        audit = self.app.extensions[AUDIT]
-        audit.touch(caller.id)
-        audit.record_read(caller.id, model_id, version)
-        headers = [
-            ("Content-Type", get_content_type(read.fmt.media_type, "utf-8")),
-            ("Content-Length", str(len(body))),
-            ("Vary", "Accept"),
-            ("ETag", etag_of(body)),
-            *quota.headers.items(),
-        ]
-        return headers, body

@@ -21,14 +21,14 @@ from schemas.performance import (
     PerformanceTableSchema,
 )
 
-from ...auth import licensed, require
 from ...cache import get_document
-from ...conditional import conditional
 from ...engine.performance import TABLE_COLUMNS
-from ...errors import Problem
-from ...extensions import get_redis
 from ...worker.jobs import PERFORMANCE_DOCUMENT, model_performance_document
+from ..auth import licensed, require
 from ..blueprint import Blueprint
+from ..conditional import conditional
+from ..errors import Problem
+from ..extensions import get_redis
 from .models import licensed_definition
 
 RETRY_AFTER_SECONDS = 60

@@ -28,10 +28,6 @@ from schemas.models import (
     RebalanceSchema,
 )
 
-from ...auth import current_key, require
-from ...conditional import conditional
-from ...errors import Problem, fail
-from ...extensions import get_redis, get_session
 from ...ledger import (
     add_audit_events,
     add_rebalance,
@@ -43,7 +39,11 @@ from ...ledger import (
     save_idempotency,
 )
 from ...publishing import publish, publish_later, securities_catalog
+from ..auth import current_key, require
 from ..blueprint import Blueprint
+from ..conditional import conditional
+from ..errors import Problem, fail
+from ..extensions import get_redis, get_session
 from .models import licensed_definition
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"

@@ -6,12 +6,12 @@ from flask.views import MethodView
 
 from schemas.trades import TradesQuerySchema, TradesSchema
 
-from ...auth import require
-from ...conditional import conditional
-from ...errors import fail
-from ...extensions import get_session
 from ...ledger import get_rebalance, latest_rebalance
+from ..auth import require
 from ..blueprint import Blueprint
+from ..conditional import conditional
+from ..errors import fail
+from ..extensions import get_session
 from .models import licensed_definition
 
 UNCHANGED = 1e-12

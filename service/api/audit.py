@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 
 from flask import current_app
 
-from .ledger import add_audit_events, touch_keys
+from ..ledger import add_audit_events, touch_keys
 
 FLUSH_INTERVAL_SECONDS = 1.0
 FLUSH_ROWS = 500

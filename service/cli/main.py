@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask.cli import FlaskGroup
 
-from .app import create_app
+from ..app import create_app
 
 main = FlaskGroup(
     name="plusalpha",

@@ -1,6 +1,6 @@
 """gunicorn's settings for the API: how long a request may take and how large its head may be.
 
-Every way the service starts loads them (``--config python:service.gunicorn_conf``: the
+Every way the service starts loads them (``--config python:service.api.gunicorn_conf``: the
 Procfile, ``scripts/run``, ``tests/live.py`` and the benchmarks); the command line still sets
 the address and the number of workers (``$PORT`` and ``$WEB_CONCURRENCY`` in the Procfile). The
 body's size is the app's to limit (``PLUSALPHA_MAX_BODY_BYTES``, answered 413).

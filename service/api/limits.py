@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from flask import Flask, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from .cache import Window
+from ..cache import Window
 from .errors import Problem, problem_response
 
 

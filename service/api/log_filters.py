@@ -14,8 +14,8 @@ import threading
 import time
 
 INTERVAL_SECONDS = 10.0
-AUDIT = "service.audit"
-"""The audit flusher's logger (``service.audit``)."""
+AUDIT = "service.api.audit"
+"""The audit flusher's logger (``service.api.audit``)."""
 
 
 class OncePerInterval(logging.Filter):

@@ -15,11 +15,11 @@ from flask import Response, after_this_request, current_app, g, request
 from redis.exceptions import RedisError
 from werkzeug.exceptions import HTTPException
 
+from ..cache import Window, count_request, forget_api_key, put_api_key, read_api_key
+from ..ledger import add_audit_events, key_for_secret, revoke_key, rotate_key, secret_hash
 from .audit import audit_buffer
-from .cache import Window, count_request, forget_api_key, put_api_key, read_api_key
 from .errors import Problem, fail
 from .extensions import get_redis, get_session
-from .ledger import add_audit_events, key_for_secret, revoke_key, rotate_key, secret_hash
 from .limits import Quota, current_window
 
 SCOPES = ("models:read", "performance:read", "rebalances:write", "trades:write", "admin")
@@ -41,7 +41,7 @@ class Caller:
     models: list[str] | None
     revoked: bool
     rate_limit: int | None = None
-    """Requests per window; None for the service's default (see :mod:`service.limits`)."""
+    """Requests per window; None for the service's default (see :mod:`service.api.limits`)."""
 
     def may_read(self, scope: str, model_id: str) -> bool:
         """Whether the key is live, holds ``scope`` and is licensed for ``model_id``."""

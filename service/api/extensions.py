@@ -51,7 +51,7 @@ def close_session(_exception: BaseException | None = None) -> None:
 
     A connection the database dropped cannot roll back (the database undid the transaction
     when it lost the connection): it is invalidated instead, so that the pool opens a new one
-    and the request's answer (a 503, see :mod:`service.errors`) stands.
+    and the request's answer (a 503, see :mod:`service.api.errors`) stands.
     """
     session = g.pop("ledger_session", None)
     if session is None:

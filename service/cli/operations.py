@@ -15,19 +15,19 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
-from .auth import SCOPES, revoke, rotate
-from .engine.models import MODELS
-from .engine.trades import (
+from ..api.auth import SCOPES, revoke, rotate
+from ..engine.models import MODELS
+from ..engine.trades import (
     BAND_TYPES,
     MODES,
     TradeInputError,
     model_options,
     rebalance,
 )
-from .formats import CASH
-from .ledger import create_key, key_for_secret, latest_rebalance
-from .publishing import latest_closes
-from .worker.jobs import QUEUE, handles, rebuild_cache, run_due, scheduled_run
+from ..formats import CASH
+from ..ledger import create_key, key_for_secret, latest_rebalance
+from ..publishing import latest_closes
+from ..worker.jobs import QUEUE, handles, rebuild_cache, run_due, scheduled_run
 
 cache_cli = AppGroup("cache", help="The Redis serving cache.")
 keys_cli = AppGroup("keys", help="API keys.")

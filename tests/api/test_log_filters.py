@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from service.log_filters import OncePerInterval
+from service.api.log_filters import OncePerInterval
 
 
 def records(filter_: OncePerInterval, *messages: tuple[int, str, tuple]) -> list[str]:
@@ -19,7 +19,7 @@ def records(filter_: OncePerInterval, *messages: tuple[int, str, tuple]) -> list
 
 def test_repeats_within_the_interval_are_dropped_and_counted_in_the_next_shown(monkeypatch):
     clock = iter([0.0, 1.0, 2.0, 3.0, 11.0, 12.0])
-    monkeypatch.setattr("service.log_filters.time.monotonic", lambda: next(clock))
+    monkeypatch.setattr("service.api.log_filters.time.monotonic", lambda: next(clock))
     quiet = OncePerInterval(interval=10)
     warning = (logging.WARNING, "redis unavailable: %s", ("refused",))
     other = (logging.WARNING, "ledger unavailable: %s", ("down",))

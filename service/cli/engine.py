@@ -13,11 +13,11 @@ import pandas as pd
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
-from .engine.backtest import Backtest, run_backtest
-from .engine.data import DataError, MarketData, write_data
-from .engine.models import MODELS
-from .engine.performance import last_complete_month, performance_table
-from .engine.sample import data_or_sample, sample_data
+from ..engine.backtest import Backtest, run_backtest
+from ..engine.data import DataError, MarketData, write_data
+from ..engine.models import MODELS
+from ..engine.performance import last_complete_month, performance_table
+from ..engine.sample import data_or_sample, sample_data
 
 GROUP_TITLES = {
     "model": "Active Model Portfolios (net returns)",
