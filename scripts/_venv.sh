@@ -10,5 +10,5 @@ stamp=".venv/.installed-${EXTRAS:-base}"
 if [ ! -f "$stamp" ] || [ setup.cfg -nt "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install --quiet --upgrade pip
   .venv/bin/python -m pip install --quiet -e ".${EXTRAS:+[$EXTRAS]}"
-  touch "$stamp"
+  touch "$stamp" .venv/.installed-base  # every extra installs the base too
 fi

@@ -6,6 +6,9 @@ the address and the number of workers (``$PORT`` and ``$WEB_CONCURRENCY`` in the
 body's size is the app's to limit (``PLUSALPHA_MAX_BODY_BYTES``, answered 413).
 """
 
+from service.cache.embedded import ensure_server
+from service.config import settings_from_env
+
 timeout = 60
 """Seconds a sync worker may spend on one request before gunicorn kills it and starts another;
 the client's connection is then closed without an answer. The longest legitimate request, a
@@ -23,3 +26,12 @@ limit_request_line = 8190
 limit_request_fields = 100
 limit_request_field_size = 8190
 """Headers per request, and bytes per header: more or longer is refused with 431."""
+
+
+def on_starting(_server) -> None:
+    """With no ``REDIS_URL``, start the embedded Redis in the master, before any worker, unless
+    one already serves the var dir (``scripts/run`` starts it first): every worker then shares
+    it, and the master stops the one it started when it exits."""
+    settings = settings_from_env()
+    if settings["REDIS_URL"] is None:
+        ensure_server(settings["VAR_DIR"])

