@@ -62,12 +62,15 @@ from numbers import Real
 
 import numpy as np
 
-MODES = ("full", "band", "buy_only", "sell_only")
-BAND_TYPES = ("absolute", "relative")
+from .models import BAND_TYPES, MODES
+
 DEFAULT_BAND = 0.02
 TARGET_SUM_TOLERANCE = 1e-9
 DUST = 1e-9  # of the account value: smaller differences are on target
 TINY = 1e-12  # of the account value: rounding errors of sums that are equal in exact arithmetic
+EMPTY_BELOW = 1e-9
+"""An account worth less than this (in dollars) is empty: such a sum is rounding, not money, and
+at the extreme (5e-324) its target share counts underflow to zero."""
 SHARE_EPS = 1e-9  # shares: 56.9999999999 shares are 57 whole shares
 
 LOCKED, RESTRICTED, MIN_TRADE, CASH = "locked", "restricted", "min_trade", "cash"
@@ -386,7 +389,7 @@ def _account(holdings, cash, model: _Model, where: str) -> Rebalance:
     locked = np.array([t in opts.locked for t in tickers] if opts.locked else False)
     restricted = np.array([t in opts.restricted for t in tickers] if opts.restricted else False)
     value = cash + float(q @ p)
-    if value <= 0:
+    if value < EMPTY_BELOW:
         nothing = np.zeros(len(tickers))
         warning = TradeWarning(None, EMPTY_ACCOUNT, MESSAGES[EMPTY_ACCOUNT])
         return _result(tickers, q, p, target, cash, nothing, nothing, 0.0, (warning,))
