@@ -2,7 +2,7 @@
 
 from marshmallow import Schema, fields, validate
 
-from service.engine.trades import BAND_TYPES, MODES
+from service.engine.models import BAND_TYPES, MODES
 
 from .common import StrictSchema
 from .models import JSONNumber

@@ -2,7 +2,7 @@
 
 from marshmallow import Schema, fields, validate
 
-from service.api.auth import SCOPES
+from service.api.scopes import SCOPES
 from service.engine.models import MODELS
 
 from .common import PageQuerySchema, StrictSchema

@@ -83,7 +83,8 @@ from service.ledger import (  # noqa: E402
     make_engine,
 )
 from service.publishing import publish, publish_definitions, securities_catalog  # noqa: E402
-from service.worker.jobs import handles, publish_performance  # noqa: E402
+from service.worker.handles import handles  # noqa: E402
+from service.worker.jobs import publish_performance  # noqa: E402
 from tests.ledger.conftest import empty_postgres_database  # noqa: E402
 from tests.live import free_port  # noqa: E402
 

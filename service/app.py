@@ -56,7 +56,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from .api import audit, errors, extensions, limits, log_filters, v1
     from .api.fast_path import WeightsFastPath
     from .cache import make_redis
-    from .cli import engine, operations
+    from .cli import COMMANDS
     from .ledger import make_engine, session_factory, upgrade
 
     def open_sessions():
@@ -78,6 +78,6 @@ def create_app(test_config: dict | None = None) -> Flask:
     errors.init_app(app)
     limits.init_app(app)
     log_filters.init_app(app)
-    engine.init_app(app)
-    operations.init_app(app)
+    for command in COMMANDS:
+        app.cli.add_command(command)
     return app

@@ -20,20 +20,24 @@ import threading
 import time
 from collections.abc import Iterable, Mapping
 from functools import cache
+from typing import TYPE_CHECKING
 
-import pandas as pd
 from redis.exceptions import RedisError
 
 from .cache import publish_version
 from .engine.models import MODELS, ModelSpec
-from .engine.sample import data_or_sample
 from .formats import FORMATS
 from .ledger import ModelDefinition, Rebalance, publish_definition
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @cache
 def securities_catalog(data_dir: str | None) -> pd.DataFrame:
     """Name, sector and kind of every series of the configured data (or the sample)."""
+    from .engine.sample import data_or_sample  # the engine only where it is used
+
     data = data_or_sample(data_dir)
     return data.securities[["name", "sector", "kind"]]
 
@@ -41,6 +45,8 @@ def securities_catalog(data_dir: str | None) -> pd.DataFrame:
 @cache
 def latest_closes(data_dir: str | None) -> dict[str, float]:
     """Each ETF's latest close in the configured data (or the sample)."""
+    from .engine.sample import data_or_sample
+
     return data_or_sample(data_dir).latest_closes().to_dict()
 
 

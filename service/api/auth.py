@@ -21,8 +21,8 @@ from .audit import audit_buffer
 from .errors import Problem, fail
 from .extensions import get_redis, get_session
 from .limits import Quota, current_window
+from .scopes import SCOPES
 
-SCOPES = ("models:read", "performance:read", "rebalances:write", "trades:write", "admin")
 BEARER = "Bearer "
 HANDED_OVER = "plusalpha.prefetched"
 """The WSGI environ key where the weights fast path leaves what it read from the cache for a

@@ -29,9 +29,19 @@ limit_request_field_size = 8190
 
 
 def on_starting(_server) -> None:
-    """With no ``REDIS_URL``, start the embedded Redis in the master, before any worker, unless
-    one already serves the var dir (``scripts/run`` starts it first): every worker then shares
-    it, and the master stops the one it started when it exits."""
+    """Before any worker starts: import the engine, and start the embedded Redis.
+
+    The app imports the engine (pandas, numpy, scipy: seconds) only where a request needs it,
+    so that the CLI starts at once; imported here, in the master, every worker is forked with it
+    and no worker's first request waits for it.
+
+    With no ``REDIS_URL``, the master starts the embedded Redis unless one already serves the
+    var dir (``scripts/run`` starts it first): every worker then shares it, and the master stops
+    the one it started when it exits.
+    """
+    import service.engine.trades  # noqa: F401
+    import service.worker.jobs  # noqa: F401
+
     settings = settings_from_env()
     if settings["REDIS_URL"] is None:
         ensure_server(settings["VAR_DIR"])

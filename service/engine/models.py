@@ -7,8 +7,14 @@ its fee and its algorithm. The backtest reads these definitions; nothing else en
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
+
+# pandas is imported where a universe is selected, not here: the service reads the models'
+# declarations (their ids, to license keys and check requests) in every process, most of which
+# never run the engine.
 
 # Sectors the Bloomberg US Aggregate Index covers: investment grade, USD, taxable, fixed rate,
 # over one year to maturity. Cash-like, floating-rate, TIPS, munis and foreign bonds are out.
@@ -33,6 +39,11 @@ AGG_SECTORS = frozenset(
 )
 ACTIVE_IG_ETFS = ("SHY", "IEI", "IEF", "TLT", "VCSH", "LQD", "MBB", "TIP")
 ACTIVE_BROAD_ETFS = ("SHY", "IEF", "TLT", "VCSH", "LQD", "MBB", "TIP", "HYG", "EMB")
+# The trade lists an account may ask for (``service.engine.trades``), and the tolerance bands a
+# model's ``band_type`` may be: here, with the models' defaults, rather than beside the trade
+# engine, so that the API and the CLI can check them without importing numpy.
+MODES = ("full", "band", "buy_only", "sell_only")
+BAND_TYPES = ("absolute", "relative")
 
 
 @dataclass(frozen=True)
@@ -51,6 +62,8 @@ class Universe:
 
     def select(self, securities: pd.DataFrame) -> pd.Index:
         """The tickers of ``securities`` (indexed by ticker) that belong to this universe."""
+        import pandas as pd
+
         etfs = securities[securities["kind"] == "etf"]
         if self.tickers is not None:
             return pd.Index([t for t in self.tickers if t in etfs.index])

@@ -19,15 +19,22 @@ from __future__ import annotations
 import sqlite3
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, make_url, text
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session, sessionmaker
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+HEAD_REVISION = max(
+    p.name.split("_", 1)[0] for p in (MIGRATIONS_DIR / "versions").glob("[0-9]*_*.py")
+)
+"""The newest migration's revision. Migrations are numbered: ``NNNN_what.py`` holds revision
+``NNNN``, down from the one before (``tests/ledger/test_database.py`` checks it against
+Alembic's own view)."""
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 SQLITE_WAL_RETRY_SECONDS = 0.01
 # Any constant shared by every process: the key of the advisory lock that serializes migrations.
@@ -150,6 +157,8 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 
 def alembic_config(connection: Connection) -> Config:
     """The Alembic configuration of the ledger's migrations, working on ``connection``."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.attributes["connection"] = connection
@@ -179,10 +188,27 @@ def upgrade(engine_or_url: Engine | str) -> None:
 
 
 def upgrade_engine(engine: Engine) -> None:
-    """Run the migrations to head on ``engine`` inside one locked transaction."""
+    """Run the migrations to head on ``engine`` inside one locked transaction.
+
+    A ledger already at head, as at nearly every start, is seen without Alembic: importing it
+    and reading its scripts cost each CLI command most of its start-up.
+    """
+    if at_head(engine):
+        return
     with engine.begin() as connection:
         lock_for_migrations(connection)
+        from alembic import command
+
         command.upgrade(alembic_config(connection), "head")
+
+
+def at_head(engine: Engine) -> bool:
+    """Whether the ledger's schema is at :data:`HEAD_REVISION`."""
+    with engine.connect() as connection:
+        if not inspect(connection).has_table("alembic_version"):
+            return False
+        revisions = connection.execute(text("SELECT version_num FROM alembic_version"))
+        return revisions.scalars().all() == [HEAD_REVISION]
 
 
 def lock_for_migrations(connection: Connection) -> None:

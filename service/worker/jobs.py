@@ -18,13 +18,11 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 
-from ..cache import flush_all, get_document, make_redis, put_document, versions
-from ..config import ledger_url, settings_from_env
+from ..cache import flush_all, get_document, put_document, versions
 from ..engine.backtest import Backtest, rebalance_dates, run_backtests
 from ..engine.data import MarketData
 from ..engine.models import MODELS
@@ -35,35 +33,13 @@ from ..ledger import (
     add_rebalance,
     get_definition,
     list_rebalances,
-    make_engine,
-    session_factory,
-    upgrade,
     worker_as_of_dates,
 )
 from ..publishing import publish_definitions, republish, securities_catalog
+from .handles import PERFORMANCE_DOCUMENT, QUEUE, Handles, handles, model_performance_document
 
-QUEUE = "plusalpha"
-PERFORMANCE_DOCUMENT = "performance"
 IDENTITY_COLUMNS = ("model_id", "name", "group")
 """The columns of a table row that name it rather than measure it."""
-
-
-@dataclass
-class Handles:
-    """What a job needs: ledger sessions, the cache and the data directory."""
-
-    sessions: object
-    redis: object
-    data_dir: str | None
-
-
-def handles(settings: dict | None = None) -> Handles:
-    """Open the ledger (migrated to head) and the cache the settings name."""
-    settings = settings or settings_from_env()
-    engine = make_engine(ledger_url(settings))
-    upgrade(engine)
-    redis = make_redis(settings["REDIS_URL"], settings["VAR_DIR"])
-    return Handles(session_factory(engine), redis, settings["DATA_DIR"])
 
 
 def effective_date(as_of: pd.Timestamp) -> datetime:
@@ -147,11 +123,6 @@ def up_to_date(h: Handles, data: MarketData, ids: list[str]) -> bool:
 
 
 # --- performance documents ---------------------------------------------------------------------
-
-
-def model_performance_document(model_id: str) -> str:
-    """The name of the document of one model's statistics and monthly returns."""
-    return f"{PERFORMANCE_DOCUMENT}.{model_id}"
 
 
 def performance_document_names() -> list[str]:

@@ -10,7 +10,7 @@ from rq.job import Job
 
 from schemas.accounts import MAX_BATCH, MAX_HOLDINGS, MAX_JOB
 from service.api.extensions import get_redis
-from service.worker.jobs import QUEUE
+from service.worker.handles import QUEUE
 
 from .conftest import SEED_VERSIONS, bearer
 

@@ -38,8 +38,8 @@ from werkzeug.exceptions import InternalServerError
 
 import service.api.auth as auth_module
 import service.api.v1.keys as keys_module
-from service.api.auth import SCOPES
 from service.api.extensions import LEDGER, get_session
+from service.api.scopes import SCOPES
 from service.app import create_app
 from service.config import VARIABLES
 from service.ledger import audit_events, create_key, list_keys

@@ -35,8 +35,8 @@ import requests
 from sqlalchemy import text
 
 from schemas.models import MAX_WEIGHTS
-from service.api.auth import SCOPES
 from service.api.extensions import get_redis, get_session
+from service.api.scopes import SCOPES
 from service.app import create_app
 from service.config import settings_from_env
 from service.engine.backtest import run_backtests

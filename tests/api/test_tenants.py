@@ -31,12 +31,13 @@ import yaml
 from rq import Queue, SimpleWorker
 
 from schemas.accounts import MAX_BATCH
-from service.api.auth import SCOPES
 from service.api.extensions import get_redis
+from service.api.scopes import SCOPES
 from service.engine.backtest import run_backtests
 from service.engine.models import MODELS
 from service.engine.performance import truncate
-from service.worker.jobs import QUEUE, publish_performance
+from service.worker.handles import QUEUE
+from service.worker.jobs import publish_performance
 from tests.test_openapi import DOCUMENT
 
 from .conftest import bearer

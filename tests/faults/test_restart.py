@@ -29,7 +29,7 @@ from sqlalchemy import create_engine, text
 from service.cache import get_document, versions
 from service.engine.models import MODELS
 from service.ledger.database import driver_url
-from service.worker.jobs import PERFORMANCE_DOCUMENT
+from service.worker.handles import PERFORMANCE_DOCUMENT
 from tests.live import serve
 
 from .conftest import (

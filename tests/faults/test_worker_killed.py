@@ -34,7 +34,7 @@ from service.engine.backtest import rebalance_dates
 from service.engine.data import load_data
 from service.engine.models import MODELS
 from service.ledger.database import driver_url
-from service.worker.jobs import PERFORMANCE_DOCUMENT
+from service.worker.handles import PERFORMANCE_DOCUMENT
 from tests.api.test_server import hash_of
 from tests.live import serve
 

@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -16,7 +17,9 @@ from sqlalchemy import func, inspect, select, text
 from sqlalchemy.exc import StatementError
 
 from service.ledger.database import (
+    HEAD_REVISION,
     alembic_config,
+    at_head,
     driver_url,
     make_engine,
     session_factory,
@@ -82,6 +85,17 @@ def current_and_head_revisions(engine):
         current = MigrationContext.configure(connection).get_current_revision()
         head = ScriptDirectory.from_config(alembic_config(connection)).get_current_head()
     return current, head
+
+
+def test_the_head_revision_is_the_newest_migrations(ledger_engine):
+    _, head = current_and_head_revisions(ledger_engine)
+    assert head == HEAD_REVISION
+    assert at_head(ledger_engine)
+    with ledger_engine.begin() as connection:
+        command.downgrade(alembic_config(connection), "0001")
+    assert not at_head(ledger_engine)
+    upgrade(ledger_engine)  # migrates again from 0001
+    assert current_and_head_revisions(ledger_engine) == (head, head)
 
 
 def test_upgrading_again_is_harmless(ledger_url, ledger_engine):

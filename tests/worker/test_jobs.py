@@ -17,9 +17,9 @@ from service.engine.models import PASSIVE_BENCHMARKS
 from service.engine.performance import TABLE_COLUMNS, truncate
 from service.ledger import list_rebalances
 from service.worker import jobs
+from service.worker.handles import handles
 from service.worker.jobs import (
     PERFORMANCE_DOCUMENT,
-    handles,
     model_performance_document,
     performance_document_names,
     rebuild_cache,

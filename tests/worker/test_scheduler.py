@@ -28,7 +28,7 @@ from service.cache.embedded import socket_path, wait_for_server
 from service.config import VARIABLES
 from service.engine.data import MarketData, write_data
 from service.engine.performance import truncate
-from service.worker.jobs import QUEUE
+from service.worker.handles import QUEUE
 from tests.cache.conftest import redis_server_unreachable, redis_url
 from tests.processes import embedded_redis_servers, processes_of
 

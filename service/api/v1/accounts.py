@@ -13,7 +13,6 @@ from http import HTTPStatus
 
 from flask import Response, current_app
 from redis.exceptions import RedisError
-from rq import Queue
 
 from schemas.accounts import (
     MAX_ACCOUNT_VALUE,
@@ -26,10 +25,9 @@ from schemas.accounts import (
 )
 
 from ...engine.models import MODELS
-from ...engine.trades import TradeInputError, model_options, rebalance
 from ...ledger import latest_rebalance
 from ...publishing import latest_closes
-from ...worker.jobs import QUEUE, trade_batch
+from ...worker.handles import QUEUE
 from ..auth import current_key, require
 from ..blueprint import Blueprint
 from ..errors import Problem, fail
@@ -39,12 +37,16 @@ from .models import licensed_definition
 
 ACCEPTED = HTTPStatus.ACCEPTED
 JSON = "application/json"
+# The trade engine (numpy), the worker's jobs and RQ are imported in the views that use them:
+# every process that creates the app (each CLI command too) would pay for importing them.
 
 blp = Blueprint("accounts", __name__, url_prefix="/v1/models", description="Account trade lists")
 
 
 def trading_context(model_id: str, body: dict):
     """The version traded to, its weights, the prices and the options; 404 or 422 as needed."""
+    from ...engine.trades import model_options
+
     licensed_definition(model_id)
     rebalance_row = latest_rebalance(get_session(), model_id, date.today())
     if rebalance_row is None:
@@ -87,6 +89,8 @@ def account_trades(body: dict, model_id: str):
     default), ``min_trade``, ``cash_target``, whole or fractional shares, restricted and locked
     tickers. Holdings outside the model are sold unless locked. Nothing is stored.
     """
+    from ...engine.trades import TradeInputError, rebalance
+
     row, prices, options, known = trading_context(model_id, body)
     too_large([body], prices)
     try:
@@ -120,6 +124,9 @@ def batch_trades(body: dict, model_id: str):
     args = (model_id, row.version, row.weights_by_ticker, body["accounts"], prices, options, known)
     if len(body["accounts"]) > MAX_BATCH:
         return queue_batch(args)
+    from ...engine.trades import TradeInputError
+    from ...worker.jobs import trade_batch
+
     try:
         return trade_batch(*args)
     except TradeInputError as error:
@@ -128,6 +135,10 @@ def batch_trades(body: dict, model_id: str):
 
 def queue_batch(args: tuple) -> Response:
     """Queue ``trade_batch(*args)`` for the RQ worker; 202 with its status URL (503: no Redis)."""
+    from rq import Queue
+
+    from ...worker.jobs import trade_batch
+
     try:
         job = Queue(QUEUE, connection=get_redis()).enqueue(
             trade_batch,

