@@ -1,8 +1,9 @@
 """Settings: the one place that reads the environment.
 
-Every variable, its meaning and its default is listed in ``VARIABLES`` and in the README. A
-variable whose default is an integer must be a positive integer: anything else stops the start
-with a message naming it, rather than serving with a limit nobody chose.
+Every variable, its meaning and its default is listed in ``VARIABLES`` and in
+docs/configuration.md. A variable whose default is an integer must be a positive integer:
+anything else stops the start with a message naming it, rather than serving with a limit
+nobody chose.
 """
 
 from __future__ import annotations

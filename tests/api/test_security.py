@@ -2,8 +2,8 @@
 (``tests/api/test_tenants.py``): what ``SECURITY.md`` cites, item by item.
 
 * API5, function-level authorization: each operation of ``openapi.yaml`` needs the scope the
-  README gives it, found by calling it with keys that lack one scope each; a platform's key is
-  refused the push and every admin operation.
+  endpoint table of docs/api.md gives it, found by calling it with keys that lack one scope
+  each; a platform's key is refused the push and every admin operation.
 * API3 / API8, unknown input: every request body refuses a field it does not know, at the top
   and in every nested object, and every query refuses an unknown parameter, naming it.
 * API8, configuration: no debug mode, no stack trace or secret in a 500, no API key secret in

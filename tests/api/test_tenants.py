@@ -14,7 +14,7 @@ The admin scope is firm-wide by design (SECURITY.md): key management belongs to 
 operators, so an admin key sees every tenant's keys whatever its own tenant;
 ``test_an_admin_key_is_firm_wide`` states it, so that a change of that design is deliberate.
 
-``SCOPE_OF`` (the README's endpoint table) and ``BODIES`` (a valid body per operation) are
+``SCOPE_OF`` (the endpoint table of docs/api.md) and ``BODIES`` (a valid body per operation) are
 also used by ``tests/test_security.py``.
 """
 
@@ -68,7 +68,7 @@ SCOPE_OF = {
     ("delete", "/v1/keys/{key_id}"): "admin",
     ("post", "/v1/keys/{key_id}/rotate"): "admin",
 }
-"""The scope each operation needs (None: no key), as the README's endpoint table says."""
+"""The scope each operation needs (None: no key), as the endpoint table of docs/api.md says."""
 
 ACCOUNT = {
     "holdings": [{"ticker": "AGG", "quantity": 10}],
@@ -144,7 +144,7 @@ def call(client, method: str, url: str, key: dict, operation: dict, path: str):
 def unmade(method: str, path: str, operation: dict, objects: dict) -> str | None:
     """Why this module cannot call the operation yet, or None when it can."""
     if (method, path) not in SCOPE_OF:
-        return f"{method.upper()} {path}: no scope in SCOPE_OF (add the README's)"
+        return f"{method.upper()} {path}: no scope in SCOPE_OF (add the one of docs/api.md)"
     missing = [name for name in parameters(operation, "path") if name not in objects]
     if missing:
         return f"{method.upper()} {path}: no object of tenant A for {missing}"
