@@ -142,6 +142,7 @@ def render_table(table: pd.DataFrame, as_of: pd.Period, sample: bool) -> str:
         "MaxDD",
         "Skew",
         "BetaVol",
+        "Turnover",
     ]
     percent = ["month", "ytd", "one_year", "three_year", "five_year", "itd", "alpha_agg"]
     plain = ["beta_agg", "corr_agg"]
@@ -152,6 +153,7 @@ def render_table(table: pd.DataFrame, as_of: pd.Period, sample: bool) -> str:
         "max_drawdown",
         "skewness",
         "beta_volatility",
+        "turnover",
     ]
 
     def cells(row) -> list[str]:
@@ -162,7 +164,9 @@ def render_table(table: pd.DataFrame, as_of: pd.Period, sample: bool) -> str:
         out += [
             _fmt(row[c], f)
             for c, f in zip(
-                tail, ["{:.0%}", "{:.1%}", "{:.2f}", "{:.1%}", "{:.2f}", "{:.2f}"], strict=True
+                tail,
+                ["{:.0%}", "{:.1%}", "{:.2f}", "{:.1%}", "{:.2f}", "{:.2f}", "{:.2f}"],
+                strict=True,
             )
         ]
         return out

@@ -68,7 +68,8 @@ class ModelSpec:
 
     ``benchmark`` is the ETF whose ex-ante volatility, times ``risk_multiplier``, is the target.
     ``algorithm`` is ``"optimizer"`` (maximize the signal's expected return at the target risk,
-    under ``max_position`` and ``max_sector`` caps and a quadratic ``turnover_penalty``) or
+    under ``max_position`` and ``max_sector`` caps, a quadratic ``turnover_penalty`` and a
+    linear ``turnover_cost`` per unit of weight traded) or
     ``"trend_rule"`` (the transparent rule of the active benchmark indices). ``annual_fee`` is
     taken out of the returns monthly. ``band`` and ``band_type`` are the tolerance band account
     trade lists use unless a request sets its own (see :mod:`service.engine.trades`): by default
@@ -87,6 +88,7 @@ class ModelSpec:
     max_position: float = 1.0
     max_sector: float = 1.0
     turnover_penalty: float = 0.0
+    turnover_cost: float = 0.0
     signal: str = "trend"
     band: float = 0.10
     band_type: str = "relative"

@@ -2,22 +2,23 @@
 
 The problem, for n assets::
 
-    maximize    mu' w  -  kappa * ||w - w_prev||^2
+    maximize    mu' w  -  kappa * ||w - w_prev||^2  -  eta * sum |w - w_prev|
     subject to  sqrt(w' S w) <= target,  sum(w) = 1,  0 <= w <= u,
                 sum of w over each group g <= cap_g.
 
 The risk constraint is handled by its Lagrangian: for a multiplier ``lam`` the problem becomes
 the quadratic program ``minimize 0.5 w'(lam S + 2 kappa I) w - (mu + 2 kappa w_prev)' w`` over
-the polytope, whose solution's volatility falls as ``lam`` grows. The search for the multiplier
-at which the volatility meets the target jumps, each step, to the multiplier at which the
-current working set, held fixed, meets it exactly (explicit without a turnover penalty), kept
-inside the bracket of multipliers seen and within the range floating point resolves. Each
-quadratic program is solved exactly by a primal active-set method, warm-started from the
-previous one, that steps in the null space of its working set: a singular reduced Hessian (a
-rank-deficient covariance) gives a direction of no curvature, followed until a constraint
-blocks. Because the groups partition the assets, the polytope is laminar: filling the assets
-greedily in order of expected return gives its best vertex, which is also the feasible starting
-point.
+the polytope (plus the piecewise-linear turnover cost, whose kinks at ``w_prev`` the active set
+treats as one more kind of bound), whose solution's volatility falls as ``lam`` grows. The
+search for the multiplier at which the volatility meets the target jumps, each step, to the
+multiplier at which the current working set, held fixed, meets it exactly (explicit without a
+quadratic turnover penalty), kept inside the bracket of multipliers seen and within the range
+floating point resolves. Each quadratic program is solved exactly by a primal active-set
+method, warm-started from the previous one, that steps in the null space of its working set:
+a singular reduced Hessian (a rank-deficient covariance) gives a direction of no curvature,
+followed until a constraint blocks. Because the groups partition the assets, the polytope is
+laminar: filling the assets greedily in order of expected return gives its best vertex, which
+is also the feasible starting point.
 
 Statuses are exact: ``min_variance`` when the least risk the constraints allow (solved for) is
 above the target; ``unconstrained`` when a portfolio within the target earns the most expected
@@ -26,6 +27,7 @@ return to within ``RESOLUTION`` of the largest (tied best returns included).
 
 from __future__ import annotations
 
+import functools
 import warnings
 from dataclasses import dataclass
 
@@ -34,6 +36,9 @@ from scipy.linalg import lapack
 
 MAX_SEARCH_STEPS = 200
 VOLATILITY_TOLERANCE = 1e-9
+# The search aims this far inside the target: the working set's root is exact, so it lands
+# there to rounding, and a frontier steep near the least risk loses little return to the aim.
+VOLATILITY_AIM = 1e-11
 # Step components below this are rounding errors of a step that is zero in exact arithmetic.
 STEP_NOISE = 1e-14
 # Reduced-Hessian curvature below this share of the largest counts as none (a singular matrix).
@@ -113,10 +118,11 @@ def optimize_portfolio(
     group_caps=None,
     previous_weights=None,
     turnover_penalty: float = 0.0,
+    turnover_cost: float = 0.0,
     initial_weights=None,
     initial_multiplier: float | None = None,
 ) -> OptimizationResult:
-    """The richer interface of ``max_return_at_risk``, with group caps and turnover.
+    """The richer interface of ``max_return_at_risk``, with group caps and turnover controls.
 
     Parameters
     ----------
@@ -130,6 +136,10 @@ def optimize_portfolio(
         The current holdings, for the turnover penalty (zeros by default).
     turnover_penalty : float
         ``kappa`` >= 0 of the quadratic penalty ``kappa * ||w - previous_weights||^2``.
+    turnover_cost : float
+        ``eta`` >= 0 of the linear penalty ``eta * sum |w - previous_weights|``: a weight
+        moves only when the expected return it gains beats ``eta`` per unit traded, so the
+        trades are few and whole rather than many and small.
     initial_weights : array_like, shape (n,), optional
         A feasible starting point, such as last month's solution; ignored when infeasible.
     initial_multiplier : float, optional
@@ -148,6 +158,7 @@ def optimize_portfolio(
         group_caps,
         previous_weights,
         turnover_penalty,
+        turnover_cost,
     )
     return problem.solve(initial_weights, initial_multiplier)
 
@@ -171,16 +182,17 @@ class _Problem:
     caps: np.ndarray
     previous: np.ndarray
     kappa: float
+    eta: float
 
     @classmethod
-    def build(cls, mu, sigma, target, upper, groups, caps, previous, kappa) -> _Problem:
+    def build(cls, mu, sigma, target, upper, groups, caps, previous, kappa, eta=0.0) -> _Problem:
         mu = np.asarray(mu, dtype=float)
         if mu.ndim != 1 or len(mu) == 0:
             raise ValueError("expected_returns must be a non-empty vector")
         n = len(mu)
         mu = _array(mu, "expected_returns", (n,))
         sigma = _array(sigma, "covariance", (n, n))
-        if not np.allclose(sigma, sigma.T, rtol=1e-10, atol=1e-14):
+        if np.abs(sigma - sigma.T).max() > 1e-10 * np.abs(sigma).max() + 1e-14:
             raise ValueError("covariance must be symmetric")
         if not np.isfinite(target) or target <= 0:
             raise ValueError("target_volatility must be a positive number")
@@ -213,12 +225,15 @@ class _Problem:
         previous = np.zeros(n) if previous is None else _array(previous, "previous_weights", (n,))
         if not np.isfinite(kappa) or kappa < 0:
             raise ValueError("turnover_penalty must be a non-negative number")
-        return cls(mu, sigma, float(target), upper, groups, caps, previous, float(kappa))
+        if not np.isfinite(eta) or eta < 0:
+            raise ValueError("turnover_cost must be a non-negative number")
+        return cls(
+            mu, sigma, float(target), upper, groups, caps, previous, float(kappa), float(eta)
+        )
 
-    @property
-    def cappable(self) -> np.ndarray:
-        """Groups whose cap can bind: a cap of 1 or more never does, given the budget."""
-        return self.caps < 1.0
+    def __post_init__(self) -> None:
+        # Groups whose cap can bind: a cap of 1 or more never does, given the budget.
+        self.cappable = self.caps < 1.0
 
     def volatility(self, w: np.ndarray) -> float:
         return float(np.sqrt(max(w @ self.sigma @ w, 0.0)))
@@ -251,7 +266,7 @@ class _Problem:
 
     def solve(self, initial_weights=None, initial_multiplier=None) -> OptimizationResult:
         vertex = self.greedy_vertex()
-        if self.kappa == 0 and self.volatility(vertex) <= self.target:
+        if self.kappa == 0 and self.eta == 0 and self.volatility(vertex) <= self.target:
             return self.result(vertex, "unconstrained")
         start = vertex
         if initial_weights is not None:
@@ -270,7 +285,7 @@ class _Problem:
         largest expected return, so the answer there is the most rewarding portfolio to that
         precision; above the largest, the returns are as far below the risk gradient.
         """
-        returns = float(np.abs(self.mu + 2 * self.kappa * self.previous).max()) or 1.0
+        returns = float(np.abs(self.mu + 2 * self.kappa * self.previous).max()) + self.eta or 1.0
         variance = float(np.diag(self.sigma).max()) or 1.0
         least = 2 * RESOLUTION * returns / variance
         largest = returns / (RESOLUTION * self.target**2)
@@ -290,23 +305,16 @@ class _Problem:
         once a too-risky and a within-target multiplier bracket it, steps stay inside.
         """
         t_min, t_max = self.log_multiplier_range()
-        t = float(np.clip(self.first_log_multiplier() if t is None else t, t_min, t_max))
-        aim = self.target * (1 - VOLATILITY_TOLERANCE / 2)
+        t = first = float(np.clip(self.first_log_multiplier() if t is None else t, t_min, t_max))
+        aim = self.target * (1 - VOLATILITY_AIM)
         low = high = None  # (log lam, state): too risky / within target
-        reachable = False  # whether the least risk is known to be within the target
-        for step in range(MAX_SEARCH_STEPS):
+        least = None  # the minimum-variance portfolio, once it is needed
+        for _ in range(MAX_SEARCH_STEPS):
             lam = float(np.exp(t))
             state = state.solve(self, lam)
             volatility = self.volatility(state.w)
             if volatility > self.target:
                 low = (t, state)
-                if high is None and not reachable and (t >= t_max or step >= 2):
-                    least = self.min_variance(state)
-                    if self.volatility(least.w) > self.target:
-                        return self.result(least.w, "min_variance")
-                    reachable = True
-                    if t >= t_max:
-                        return self.blend(state, least)
             else:
                 high = (t, state)
                 if volatility >= self.target * (1 - VOLATILITY_TOLERANCE):
@@ -315,34 +323,45 @@ class _Problem:
                     return self.result(state.w, "unconstrained")
             if low is not None and high is not None and high[0] - low[0] <= BRACKET_WIDTH:
                 return self.blend(low[1], high[1], float(np.exp(high[0])))
-            t = self.next_log_multiplier(state, lam, aim, low, high, (t_min, t_max))
+            if high is None and least is None and (t >= t_max or t >= first + 8):
+                # Only too-risky answers though the risk aversion has grown a thousandfold:
+                # is the target reachable at all?
+                least = self.min_variance(state)
+                if self.volatility(least.w) > self.target:
+                    return self.result(least.w, "min_variance")
+            root = self.root_log_multiplier(state, lam, aim, low, high, (t_min, t_max))
+            if root is not None:
+                t = root
+            elif high is None:
+                if t >= t_max:
+                    return self.blend(state, least)
+                t = min(t + 2, t_max)
+            elif low is None:
+                t = max(t - 2, t_min)
+            else:
+                t = 0.5 * (low[0] + high[0])
         if high is not None and low is not None:
             return self.blend(low[1], high[1], float(np.exp(high[0])))
         raise RuntimeError("the search for the price of risk did not converge")
 
-    def next_log_multiplier(self, state, lam, aim, low, high, limits) -> float:
-        """The next ``log lam``: the working set's exact root when it falls inside the bracket.
+    def root_log_multiplier(self, state, lam, aim, low, high, limits) -> float | None:
+        """The log of the working set's exact root when it falls inside the bracket, else None.
 
-        Otherwise two units of ``log lam`` towards the target while only one side is known, or
-        the bracket's middle once both are.
+        The bracket is the open interval between the too-risky and the within-target multiplier
+        seen, or the resolvable range where one is missing.
         """
         lower = low[0] if low is not None else limits[0]
         upper = high[0] if high is not None else limits[1]
         root = state.root_multiplier(self, lam, aim)
-        if root is not None and root > 0:
-            t = float(np.log(root))
-            if lower < t < upper and (low is None or high is None or t != float(np.log(lam))):
-                return t
-        t = float(np.log(lam))
-        if high is None:
-            return min(t + 2, limits[1])
-        if low is None:
-            return max(t - 2, limits[0])
-        return 0.5 * (lower + upper)
+        if root is None or root <= 0:
+            return None
+        t = float(np.log(root))
+        inside = lower < t < upper or (low is None and t == upper == limits[1])
+        return t if inside and t != float(np.log(lam)) else None
 
     def min_variance(self, state: _ActiveSet) -> _ActiveSet:
         """The constrained minimum-variance portfolio, solved from ``state``."""
-        return state.solve(self, lam=1.0, linear=np.zeros(len(self.mu)), kappa=0.0)
+        return state.solve(self, lam=1.0, linear=np.zeros(len(self.mu)), kappa=0.0, eta=0.0)
 
     def blend(self, risky: _ActiveSet, safe: _ActiveSet, lam: float = np.nan):
         """The mix of a too-risky and a within-target portfolio that has the target volatility.
@@ -355,7 +374,7 @@ class _Problem:
         d = b - a
         # vol^2 of a + s d is p s^2 + 2 q s + r, with r <= target^2 < p + 2q + r.
         p, q, r = d @ self.sigma @ d, a @ self.sigma @ d, a @ self.sigma @ a
-        aim = (self.target * (1 - VOLATILITY_TOLERANCE / 2)) ** 2
+        aim = (self.target * (1 - VOLATILITY_AIM)) ** 2
         share = (-q + np.sqrt(max(q * q - p * (r - aim), 0.0))) / p if p > 0 else 1.0
         w = a + float(np.clip(share, 0.0, 1.0)) * d
         if self.volatility(w) > self.target:
@@ -367,8 +386,9 @@ class _Problem:
 class _ActiveSet:
     """A feasible point and its working set: fixed variables and the groups held at their cap.
 
-    ``at_zero`` and ``at_upper`` (shape (n,)) mark variables fixed at a bound; ``capped``
-    (shape (k,)) marks groups in the working set. The set is kept linearly independent
+    ``at_zero``, ``at_upper`` and ``at_kink`` (shape (n,)) mark variables fixed at a bound or
+    at their previous weight (the kink of the turnover cost); ``capped`` (shape (k,)) marks
+    groups in the working set. The set is kept linearly independent
     together with the budget: every capped group, and the free variables outside the capped
     groups, keep at least one free variable.
     """
@@ -377,6 +397,7 @@ class _ActiveSet:
     at_zero: np.ndarray
     at_upper: np.ndarray
     capped: np.ndarray
+    at_kink: np.ndarray
 
     @classmethod
     def start(cls, problem: _Problem, w: np.ndarray) -> _ActiveSet:
@@ -386,14 +407,29 @@ class _ActiveSet:
             # A vertex: release the largest holding so the budget row stays independent.
             i = int(np.argmax(w))
             at_zero[i] = at_upper[i] = False
-        return cls(w, at_zero, at_upper, np.zeros(len(problem.caps), dtype=bool))
+        capped = np.zeros(len(problem.caps), dtype=bool)
+        return cls(w, at_zero, at_upper, capped, np.zeros(len(w), dtype=bool))
+
+    def sides(self, problem: _Problem) -> np.ndarray:
+        """Which side of its previous weight each variable's turnover cost is on, shape (n,).
+
+        +1 above (or at zero when it held none: moving up buys), -1 below (or at its upper
+        bound when it held as much or more: moving down sells), 0 held at the previous weight.
+        """
+        previous = problem.previous
+        side = np.where(self.w > previous, 1.0, -1.0)
+        side[self.at_zero & (previous <= 0)] = 1.0
+        side[self.at_kink] = 0.0
+        return side
 
     def free_blocks(self, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The free variables, shape (f,), and the block of each: its group if capped, else -1.
 
         The working set's equalities say that each block's weights keep their sum.
         """
-        free = np.flatnonzero(~(self.at_zero | self.at_upper))
+        free = np.flatnonzero(~(self.at_zero | self.at_upper | self.at_kink))
+        if not self.capped.any():
+            return free, np.full(len(free), -1)
         free_groups = groups[free]
         return free, np.where(self.capped[free_groups], free_groups, -1)
 
@@ -404,7 +440,8 @@ class _ActiveSet:
         columns of ``Z`` span the steps that keep it. Without a turnover penalty
         ``d = -M^-1 Z'(S w) - M^-1 Z'r / lam`` (``M = Z'SZ``, ``r`` the linear term's gradient), so
         the variance is ``A + B / lam^2`` and the root is explicit; with one, Newton's method
-        on the variance finds it. None when the working set cannot reach ``aim``.
+        on the variance finds it. When the working set cannot reach ``aim``, None, or without a
+        penalty the Newton step of the volatility towards it.
         """
         free, blocks = self.free_blocks(problem.groups)
         basis = _null_space(blocks)
@@ -413,19 +450,27 @@ class _ActiveSet:
         risk_gradient = problem.sigma @ self.w
         variance = float(self.w @ risk_gradient)
         linear = 2 * problem.kappa * (self.w - problem.previous) - problem.mu
+        if problem.eta:
+            linear += problem.eta * self.sides(problem)
         sigma_z = basis.T @ risk_gradient[free]
         rho = basis.T @ linear[free]
         reduced = basis.T @ problem.sigma[np.ix_(free, free)] @ basis
-        if problem.kappa == 0:
-            factor = _cholesky(reduced)
-            if factor is None:
+        factor = _cholesky(reduced)
+        if factor is None:
+            return None
+        least = variance - sigma_z @ _solve(factor, sigma_z)  # the variance as lam grows
+        if problem.kappa:
+            if aim**2 <= least:
                 return None
-            least = variance - sigma_z @ _solve(factor, sigma_z)
-            spread = rho @ _solve(factor, rho)
-            if spread <= 0 or aim**2 <= least:
-                return None
+            return _penalized_root(reduced, sigma_z, rho, variance, 2 * problem.kappa, lam, aim**2)
+        spread = rho @ _solve(factor, rho)
+        if spread <= 0:
+            return None
+        if aim**2 > least:
             return float(np.sqrt(spread / (aim**2 - least)))
-        return _penalized_root(reduced, sigma_z, rho, variance, 2 * problem.kappa, lam, aim**2)
+        # No root: the Newton step of the volatility in log lam, at most two units.
+        volatility = np.sqrt(least + spread / lam**2)
+        return float(lam * np.exp(min((volatility - aim) * volatility * lam**2 / spread, 2.0)))
 
     def solve(
         self,
@@ -433,8 +478,11 @@ class _ActiveSet:
         lam: float,
         linear: np.ndarray | None = None,
         kappa: float | None = None,
+        eta: float | None = None,
     ) -> _ActiveSet:
-        """Solve ``min 0.5 w'(lam S + 2 kappa I)w - c'w`` from this point; return the optimum.
+        """Solve ``min 0.5 w'(lam S + 2 kappa I)w - c'w + eta sum |w - previous|`` from here.
+
+        Returns the optimum.
 
         A primal active-set method. Each iteration minimizes over the working set's face by a
         step in its null space; where the reduced Hessian is singular (a rank-deficient
@@ -442,13 +490,23 @@ class _ActiveSet:
         that direction until a constraint blocks, which the bounded polytope guarantees.
         """
         kappa = problem.kappa if kappa is None else kappa
+        eta = problem.eta if eta is None else eta
         c = (problem.mu if linear is None else linear) + 2 * kappa * problem.previous
         state = _ActiveSet(
-            self.w.copy(), self.at_zero.copy(), self.at_upper.copy(), self.capped.copy()
+            self.w.copy(),
+            self.at_zero.copy(),
+            self.at_upper.copy(),
+            self.capped.copy(),
+            self.at_kink & (eta > 0),
         )
         w, at_zero, at_upper, capped = state.w, state.at_zero, state.at_upper, state.capped
+        at_kink = state.at_kink
         sigma, groups, upper = problem.sigma, problem.groups, problem.upper
+        previous = problem.previous
+        side = state.sides(problem) if eta else None
         gradient = lam * (sigma @ w) + 2 * kappa * w - c
+        if eta:
+            gradient += eta * side
         stalled = 0  # consecutive steps of length zero
         for _ in range(20 * len(w) + 100):
             free, blocks = state.free_blocks(groups)
@@ -456,12 +514,15 @@ class _ActiveSet:
             if kappa:
                 hessian.flat[:: len(free) + 1] += 2 * kappa
             step, limit = _working_set_step(hessian, _null_space(blocks), gradient[free])
-            size, blocking = _ratio_test(w, free, step, limit, problem, capped, stalled > len(w))
+            size, blocking = _ratio_test(
+                w, free, blocks, step, limit, problem, capped, side, stalled > len(w)
+            )
             if size > 0:
                 w[free] = np.clip(w[free] + size * step, 0.0, upper[free])
-                change = lam * (sigma[:, free] @ (size * step))
-                change[free] += 2 * kappa * size * step
-                gradient += change
+                moved = size * step
+                gradient += lam * (moved @ sigma[free])  # sigma is symmetric: rows for columns
+                if kappa:
+                    gradient[free] += 2 * kappa * moved
                 stalled = 0
             else:
                 stalled += 1
@@ -471,20 +532,28 @@ class _ActiveSet:
                     w[index], at_zero[index] = 0.0, True
                 elif kind == "upper":
                     w[index], at_upper[index] = upper[index], True
+                elif kind == "kink":
+                    w[index], at_kink[index] = previous[index], True
+                    gradient[index] -= eta * side[index]
+                    side[index] = 0.0
                 else:
                     capped[index] = True
                 continue
             if limit != 1.0:
                 continue  # a step along a flat direction: the face's minimizer is not reached
-            release, uncap = _constraints_to_drop(
-                gradient, free, blocks, groups, at_zero, at_upper, capped, stalled > len(w)
+            release, uncap, reduced = _constraints_to_drop(
+                gradient, free, blocks, groups, state, eta, stalled > len(w)
             )
             if uncap is not None:
                 capped[uncap] = False
             elif len(release):
-                at_zero[release] = at_upper[release] = False
+                kinks = release[at_kink[release]]
+                if len(kinks):  # off the kink, to the side the reduced gradient falls to
+                    side[kinks] = np.where(reduced[kinks] < 0, 1.0, -1.0)
+                    gradient[kinks] += eta * side[kinks]
+                at_zero[release] = at_upper[release] = at_kink[release] = False
             else:
-                _exact_budget(w, at_zero | at_upper)
+                _exact_budget(w, at_zero | at_upper | at_kink)
                 return state
         raise RuntimeError("the active-set method did not converge")
 
@@ -496,21 +565,32 @@ def _null_space(blocks: np.ndarray) -> np.ndarray:
     the last k - 1 columns of the Householder reflection that maps its first axis onto the
     block's normalized vector of ones.
     """
+    if blocks[0] == blocks[-1] and (blocks == blocks[0]).all():
+        return _householder_complement(len(blocks))
     labels = np.unique(blocks)
     basis = np.zeros((len(blocks), len(blocks) - len(labels)))
     column = 0
     for label in labels:
-        members = np.flatnonzero(blocks == label) if len(labels) > 1 else np.arange(len(blocks))
+        members = np.flatnonzero(blocks == label)
         k = len(members)
-        if k < 2:
-            continue
-        v = np.full(k, -1.0 / np.sqrt(k))
-        v[0] += 1.0
-        block = np.outer(v, v[1:]) * (-2.0 / (v @ v))
-        block[1:] += np.eye(k - 1)
-        basis[members, column : column + k - 1] = block
+        basis[members, column : column + k - 1] = _householder_complement(k)
         column += k - 1
     return basis
+
+
+@functools.cache
+def _householder_complement(k: int) -> np.ndarray:
+    """Columns 2..k of the reflection mapping the first axis onto ones/sqrt(k), shape (k, k-1).
+
+    They are an orthonormal basis of the vectors whose entries sum to zero. Cached by size
+    (read only): the working sets of one solve keep meeting the same sizes.
+    """
+    v = np.full(k, -1.0 / np.sqrt(k))
+    v[0] += 1.0
+    block = np.outer(v, v[1:]) * (-2.0 / (v @ v)) if k > 1 else np.zeros((1, 0))
+    block[1:] += np.eye(k - 1)
+    block.setflags(write=False)
+    return block
 
 
 def _cholesky(matrix: np.ndarray) -> np.ndarray | None:
@@ -598,20 +678,20 @@ def _penalized_root(reduced, sigma_z, rho, variance, penalty, lam, target_varian
     return None
 
 
-def _ratio_test(w, free, step, limit, problem: _Problem, capped, lowest_index: bool):
+def _ratio_test(w, free, blocks, step, limit, problem: _Problem, capped, side, lowest_index: bool):
     """The longest step up to ``limit`` that stays feasible, and the constraint that blocks it.
 
     A constraint that the working set already implies (fixing the last free member of a block,
     say) cannot block in exact arithmetic; its apparent movement is rounding noise, and adding
-    it would make the working set linearly dependent, so it is not a candidate. Among ties the
-    first is taken, or, with ``lowest_index`` (after a run of steps of length zero, the guard
-    against cycling), the one of lowest index.
+    it would make the working set linearly dependent, so it is not a candidate. With a turnover
+    cost (``side`` given, see ``_ActiveSet.sides``), reaching the previous weight from either
+    side blocks too. Among ties the first is taken, or, with ``lowest_index`` (after a run of
+    steps of length zero, the guard against cycling), the one of lowest index.
     """
     free_groups = problem.groups[free]
-    in_capped = capped[free_groups]
+    inside = blocks >= 0
     members = np.bincount(free_groups, minlength=len(problem.caps))
-    outside = len(free) - int(in_capped.sum())  # free variables in no capped group
-    fixable = np.where(in_capped, members[free_groups] >= 2, outside >= 2)
+    outside = len(free) - int(np.count_nonzero(inside))  # free variables in no capped group
     current = w[free]
     with np.errstate(divide="ignore", invalid="ignore"):
         ratios = np.where(
@@ -619,14 +699,26 @@ def _ratio_test(w, free, step, limit, problem: _Problem, capped, lowest_index: b
             current / -step,
             np.where(step > STEP_NOISE, (problem.upper[free] - current) / step, np.inf),
         )
-    ratios[~fixable] = np.inf
+        kinks = np.full(len(free), np.inf)
+        if side is not None:
+            towards = side[free] * step < -STEP_NOISE
+            kinks[towards] = (problem.previous[free] - current)[towards] / step[towards]
+    at_kink = kinks < ratios
+    ratios = np.minimum(ratios, kinks)
+    if inside.any():
+        ratios[~np.where(inside, members[free_groups] >= 2, outside >= 2)] = np.inf
+    elif outside < 2:
+        ratios[:] = np.inf
     k = int(np.argmin(ratios))
     size, blocking = limit, None
     if ratios[k] < limit:
         size = max(float(ratios[k]), 0.0)
         if lowest_index:
             k = int(np.flatnonzero(ratios <= ratios[k])[0])
-        blocking = ("zero" if step[k] < 0 else "upper", int(free[k]))
+        kind = "kink" if at_kink[k] else ("zero" if step[k] < 0 else "upper")
+        blocking = (kind, int(free[k]))
+    if not problem.cappable.any():
+        return size, blocking
     growth = np.bincount(free_groups, step, len(problem.caps))
     candidates = (growth > STEP_NOISE) & ~capped & problem.cappable
     candidates &= (members >= 1) & (outside - members >= 1)
@@ -643,18 +735,19 @@ def _ratio_test(w, free, step, limit, problem: _Problem, capped, lowest_index: b
 
 
 def _constraints_to_drop(
-    gradient, free, blocks, groups, at_zero, at_upper, capped, lowest_index: bool
-) -> tuple[np.ndarray, int | None]:
-    """The working-set constraints whose multipliers say the objective improves without them.
+    gradient, free, blocks, groups, state: _ActiveSet, eta: float, lowest_index: bool
+) -> tuple[np.ndarray, int | None, np.ndarray]:
+    """The working-set constraint whose multiplier says the objective improves most without it.
 
     At the face's minimizer the gradient is constant over each block: minus the budget's
     multiplier over the free variables outside the capped groups, minus the budget's and the
-    group's inside a capped group. Returns the bounds to release (every one with a negative
-    multiplier: a step of the larger face still descends, and it takes one iteration where
-    releasing them one by one takes many) and, when no bound has one, the capped group of the
-    most negative multiplier. ``lowest_index`` (the guard against cycling after a run of steps
-    of length zero) releases only the first constraint with a negative multiplier, Bland's rule.
+    group's inside a capped group. A variable held at its previous weight may stay while its
+    reduced gradient is within ``eta`` of zero. Returns the bounds or kinks to release (none or
+    one), the capped group to release (or None), the one of the most negative multiplier, and
+    the reduced gradient, shape (n,); with ``lowest_index`` (the guard against cycling after a
+    run of steps of length zero) the first negative one, Bland's rule.
     """
+    capped = state.capped
     outside = blocks < 0
     budget = -float(gradient[free[outside]].mean())
     caps = np.zeros(len(capped))
@@ -665,16 +758,19 @@ def _constraints_to_drop(
         caps[capped] = -totals[capped] / counts[capped] - budget
     reduced = gradient + budget + caps[groups]
     tolerance = 1e-12 * (1.0 + np.abs(gradient).max())
-    bounds = np.where(at_zero, reduced, np.where(at_upper, -reduced, np.inf))
-    release = np.flatnonzero(bounds < -tolerance)
-    if len(release):
-        return (release[:1] if lowest_index else release), None
+    bounds = np.where(state.at_zero, reduced, np.where(state.at_upper, -reduced, np.inf))
+    if eta:
+        bounds[state.at_kink] = eta - np.abs(reduced[state.at_kink])
+    negative = np.flatnonzero(bounds < -tolerance)
     negative_caps = np.flatnonzero(capped & (caps < -tolerance))
-    if len(negative_caps) == 0:
-        return release, None
     if lowest_index:
-        return release, int(negative_caps[0])
-    return release, int(negative_caps[np.argmin(caps[negative_caps])])
+        if len(negative):
+            return negative[:1], None, reduced
+        return negative, (int(negative_caps[0]) if len(negative_caps) else None), reduced
+    worst_bound = bounds[negative].min() if len(negative) else 0.0
+    if len(negative_caps) and caps[negative_caps].min() < worst_bound:
+        return negative[:0], int(negative_caps[np.argmin(caps[negative_caps])]), reduced
+    return negative[bounds[negative] == worst_bound][:1], None, reduced
 
 
 def _exact_budget(w: np.ndarray, fixed: np.ndarray) -> np.ndarray:

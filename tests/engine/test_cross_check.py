@@ -3,10 +3,10 @@
 The problems mix random, factor, singular (one to five factors, no specific risk) and
 sample-shaped covariances; spread, tied and rounded expected returns; targets below the least
 risk, between it and the most rewarding portfolio's, and above; binding position caps, sector
-caps and turnover penalties; 10 to 500 assets. A problem passes when the weights are feasible
-(bounds, budget and caps to 1e-9, volatility at most the target to 1e-9 relative), the
-objective is no worse than the reference's to 1e-7 relative, and the status is
-``min_variance`` exactly when the target is below the least risk.
+caps, quadratic turnover penalties and linear turnover costs; 10 to 500 assets. A problem
+passes when the weights are feasible (bounds, budget and caps to 1e-9, volatility at most the
+target to 1e-9 relative), the objective is no worse than the reference's to 1e-7 relative, and
+the status is ``min_variance`` exactly when the target is below the least risk.
 """
 
 from __future__ import annotations
@@ -51,8 +51,11 @@ class Problem:
 
     def objective(self, w: np.ndarray) -> float:
         previous = self.kwargs.get("previous_weights", np.zeros(len(w)))
+        trades = w - previous
         return float(
-            self.mu @ w - self.kwargs.get("turnover_penalty", 0.0) * ((w - previous) ** 2).sum()
+            self.mu @ w
+            - self.kwargs.get("turnover_penalty", 0.0) * (trades**2).sum()
+            - self.kwargs.get("turnover_cost", 0.0) * np.abs(trades).sum()
         )
 
     def volatility(self, w: np.ndarray) -> float:
@@ -130,9 +133,12 @@ def generate(seed: int, sample_risk) -> Problem:
         while np.minimum(np.bincount(groups, per_asset, k), group_caps).sum() < 1.0:
             group_caps = np.minimum(group_caps * 1.3, 1.0)
         kwargs |= {"groups": groups, "group_caps": group_caps}
-    if rng.random() < 0.4:
+    if rng.random() < 0.5:
         kwargs["previous_weights"] = rng.dirichlet(np.full(n, 0.3))
-        kwargs["turnover_penalty"] = float(rng.choice([1e-3, 0.01, 0.1, 1.0]))
+        if rng.random() < 0.6:
+            kwargs["turnover_penalty"] = float(rng.choice([1e-3, 0.01, 0.1, 1.0]))
+        if rng.random() < 0.6:
+            kwargs["turnover_cost"] = float(rng.choice([1e-3, 0.005, 0.02, 0.1]))
     problem = Problem("", mu, covariance, root, kwargs=kwargs)
     target = TARGETS[(seed // 12) % len(TARGETS)]
     problem.least = least = reference_least_risk(problem)
@@ -152,7 +158,8 @@ def generate(seed: int, sample_risk) -> Problem:
         f"seed {seed}: {kind} covariance, n={n}, {returns} returns, target {target} "
         f"({problem.target:.4g}; least {least:.4g}, riskiest {riskiest:.4g}), "
         f"{'caps' if caps else 'no caps'}, {'sectors' if 'groups' in kwargs else 'no sectors'}, "
-        f"turnover penalty {kwargs.get('turnover_penalty', 0.0)}"
+        f"turnover penalty {kwargs.get('turnover_penalty', 0.0)}, "
+        f"cost {kwargs.get('turnover_cost', 0.0)}"
     )
     return problem
 
@@ -183,6 +190,9 @@ def reference_objective(problem: Problem) -> float:
     if problem.kwargs.get("turnover_penalty"):
         previous = problem.kwargs["previous_weights"]
         objective = objective - problem.kwargs["turnover_penalty"] * cp.sum_squares(w - previous)
+    if problem.kwargs.get("turnover_cost"):
+        previous = problem.kwargs["previous_weights"]
+        objective = objective - problem.kwargs["turnover_cost"] * cp.norm1(w - previous)
     rows = [*constraints(problem, w), cp.norm(problem.root / problem.target @ w) <= 1]
     reference = cp.Problem(cp.Maximize(objective), rows)
     reference.solve(solver=cp.CLARABEL, **CLARABEL)

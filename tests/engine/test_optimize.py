@@ -500,6 +500,8 @@ BAD_INPUTS = [
     pytest.param({"previous_weights": [0.5, 0.5]}, "previous_weights", id="previous-wrong-shape"),
     pytest.param({"turnover_penalty": -0.1}, "turnover_penalty", id="negative-turnover"),
     pytest.param({"turnover_penalty": float("nan")}, "turnover_penalty", id="nan-turnover"),
+    pytest.param({"turnover_cost": -0.01}, "turnover_cost", id="negative-turnover-cost"),
+    pytest.param({"turnover_cost": float("inf")}, "turnover_cost", id="inf-turnover-cost"),
 ]
 
 
