@@ -67,9 +67,18 @@ def show_progress() -> bool:
 @click.option(
     "--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True
 )
-def sample_data_command(out: Path, fmt: str) -> None:
+@click.option(
+    "--etfs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Number of ETFs, for a bigger (or smaller) universe. Default: the standard one (~430).",
+)
+def sample_data_command(out: Path, fmt: str, etfs: int | None) -> None:
     """Write the deterministic synthetic sample universe (not market data)."""
-    data = sample_data()
+    try:
+        data = sample_data(etfs)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from error
     write_data(data, out, fmt=fmt)
     click.echo(
         f"wrote {len(data.securities)} series x {len(data.prices)} days of SAMPLE data to {out}"

@@ -78,7 +78,7 @@ def rebalance_dates(prices: pd.DataFrame, first_month: pd.Period = ITD_START) ->
 
 
 def run_backtests(
-    data: MarketData, model_ids: Iterable[str] | None = None, progress: bool = False
+    data: MarketData, model_ids: Iterable[str | ModelSpec] | None = None, progress: bool = False
 ) -> dict[str, Backtest]:
     """Backtest several models over the same dates, sharing one risk model per date.
 
@@ -86,12 +86,13 @@ def run_backtests(
     ----------
     data : MarketData
         Securities and daily levels. Only data up to each rebalance date is read for it.
-    model_ids : iterable of str, optional
-        Ids of ``MODELS``; all of them by default.
+    model_ids : iterable of str or ModelSpec, optional
+        Ids of ``MODELS``, or definitions of other models (variants of them, say); all of
+        ``MODELS`` by default.
     progress : bool
         Show a progress bar on standard error.
     """
-    specs = [MODELS[m] for m in (model_ids or MODELS)]
+    specs = [m if isinstance(m, ModelSpec) else MODELS[m] for m in (model_ids or MODELS)]
     dates = rebalance_dates(data.prices)
     if len(dates) < 2:
         raise ValueError("the data holds no complete month after December 2015 to backtest")
