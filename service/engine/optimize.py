@@ -339,7 +339,7 @@ class _Problem:
             elif low is None:
                 t = max(t - 2, t_min)
             else:
-                t = 0.5 * (low[0] + high[0])
+                t = self.secant_log_multiplier(low, high)
         if high is not None and low is not None:
             return self.blend(low[1], high[1], float(np.exp(high[0])))
         raise RuntimeError("the search for the price of risk did not converge")
@@ -356,8 +356,20 @@ class _Problem:
         if root is None or root <= 0:
             return None
         t = float(np.log(root))
+        if low is not None and high is not None:
+            # Strictly inside: a root on the bracket's edge would solve that problem again.
+            margin = 0.01 * (upper - lower)
+            return t if lower + margin < t < upper - margin else None
         inside = lower < t < upper or (low is None and t == upper == limits[1])
         return t if inside and t != float(np.log(lam)) else None
+
+    def secant_log_multiplier(self, low: tuple, high: tuple) -> float:
+        """The secant of the volatility over the bracket, kept well inside it."""
+        (t0, risky), (t1, safe) = low, high
+        f0, f1 = self.volatility(risky.w) - self.target, self.volatility(safe.w) - self.target
+        secant = t1 - f1 * (t1 - t0) / (f1 - f0) if f1 != f0 else 0.5 * (t0 + t1)
+        margin = 0.05 * (t1 - t0)
+        return float(np.clip(secant, t0 + margin, t1 - margin))
 
     def min_variance(self, state: _ActiveSet) -> _ActiveSet:
         """The constrained minimum-variance portfolio, solved from ``state``."""
@@ -600,8 +612,7 @@ def _cholesky(matrix: np.ndarray) -> np.ndarray | None:
     factor, info = lapack.dpotrf(matrix, lower=0, clean=0)
     if info != 0:
         return None
-    pivots = np.abs(np.diag(factor))
-    if pivots.min() ** 2 <= CURVATURE_TOLERANCE * float(np.diag(matrix).max()):
+    if factor.diagonal().min() ** 2 <= CURVATURE_TOLERANCE * matrix.diagonal().max():
         return None
     return factor
 
@@ -693,18 +704,17 @@ def _ratio_test(w, free, blocks, step, limit, problem: _Problem, capped, side, l
     members = np.bincount(free_groups, minlength=len(problem.caps))
     outside = len(free) - int(np.count_nonzero(inside))  # free variables in no capped group
     current = w[free]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratios = np.where(
-            step < -STEP_NOISE,
-            current / -step,
-            np.where(step > STEP_NOISE, (problem.upper[free] - current) / step, np.inf),
-        )
+    ratios = np.full(len(free), np.inf)
+    down, up = step < -STEP_NOISE, step > STEP_NOISE
+    ratios[down] = current[down] / -step[down]
+    ratios[up] = (problem.upper[free][up] - current[up]) / step[up]
+    at_kink = None
+    if side is not None:
         kinks = np.full(len(free), np.inf)
-        if side is not None:
-            towards = side[free] * step < -STEP_NOISE
-            kinks[towards] = (problem.previous[free] - current)[towards] / step[towards]
-    at_kink = kinks < ratios
-    ratios = np.minimum(ratios, kinks)
+        towards = side[free] * step < -STEP_NOISE
+        kinks[towards] = (problem.previous[free] - current)[towards] / step[towards]
+        at_kink = kinks < ratios
+        ratios = np.minimum(ratios, kinks)
     if inside.any():
         ratios[~np.where(inside, members[free_groups] >= 2, outside >= 2)] = np.inf
     elif outside < 2:
@@ -715,7 +725,9 @@ def _ratio_test(w, free, blocks, step, limit, problem: _Problem, capped, side, l
         size = max(float(ratios[k]), 0.0)
         if lowest_index:
             k = int(np.flatnonzero(ratios <= ratios[k])[0])
-        kind = "kink" if at_kink[k] else ("zero" if step[k] < 0 else "upper")
+        kind = (
+            "kink" if at_kink is not None and at_kink[k] else ("zero" if step[k] < 0 else "upper")
+        )
         blocking = (kind, int(free[k]))
     if not problem.cappable.any():
         return size, blocking
