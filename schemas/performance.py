@@ -45,6 +45,10 @@ class StatisticsSchema(Schema):
     max_drawdown = figure("Largest fall from a month-end peak, negative.")
     skewness = figure("Skewness of monthly returns.")
     beta_volatility = figure("Standard deviation of the rolling 12-month beta to the Agg.")
+    turnover = figure(
+        "Annualized one-way turnover: 12 times the mean over rebalances (the first, from cash, "
+        "left out) of half the sum of |new weight - drifted weight|; null for an index."
+    )
 
 
 class PerformanceRowSchema(StatisticsSchema):

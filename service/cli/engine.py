@@ -69,12 +69,21 @@ def show_progress() -> bool:
 @click.option(
     "--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True
 )
-def sample_data_command(out: Path, fmt: str) -> None:
+@click.option(
+    "--etfs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Number of ETFs, for a bigger (or smaller) universe. Default: the standard one (~430).",
+)
+def sample_data_command(out: Path, fmt: str, etfs: int | None) -> None:
     """Write the deterministic synthetic sample universe (not market data)."""
     from ..engine.data import write_data
     from ..engine.sample import sample_data
 
-    data = sample_data()
+    try:
+        data = sample_data(etfs)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from error
     write_data(data, out, fmt=fmt)
     click.echo(
         f"wrote {len(data.securities)} series x {len(data.prices)} days of SAMPLE data to {out}"
@@ -151,6 +160,7 @@ def render_table(table: pd.DataFrame, as_of: pd.Period, sample: bool) -> str:
         "MaxDD",
         "Skew",
         "BetaVol",
+        "Turnover",
     ]
     percent = ["month", "ytd", "one_year", "three_year", "five_year", "itd", "alpha_agg"]
     plain = ["beta_agg", "corr_agg"]
@@ -161,6 +171,7 @@ def render_table(table: pd.DataFrame, as_of: pd.Period, sample: bool) -> str:
         "max_drawdown",
         "skewness",
         "beta_volatility",
+        "turnover",
     ]
 
     def cells(row) -> list[str]:
@@ -171,7 +182,9 @@ def render_table(table: pd.DataFrame, as_of: pd.Period, sample: bool) -> str:
         out += [
             _fmt(row[c], f)
             for c, f in zip(
-                tail, ["{:.0%}", "{:.1%}", "{:.2f}", "{:.1%}", "{:.2f}", "{:.2f}"], strict=True
+                tail,
+                ["{:.0%}", "{:.1%}", "{:.2f}", "{:.1%}", "{:.2f}", "{:.2f}", "{:.2f}"],
+                strict=True,
             )
         ]
         return out

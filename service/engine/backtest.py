@@ -32,7 +32,9 @@ class Rebalance:
     """A portfolio built at ``date`` (the last day of data it used).
 
     ``weights`` is indexed by ticker, holds only positive weights and sums to one; ``bid_ask``
-    is the weighted bid/ask spread of those holdings.
+    is the weighted bid/ask spread of those holdings; ``turnover`` is the one-way turnover of
+    the rebalance, half the sum of ``|new weight - drifted weight|`` (0.5 for the first, which
+    builds the portfolio from cash).
     """
 
     date: pd.Timestamp
@@ -41,6 +43,7 @@ class Rebalance:
     target_volatility: float
     ex_ante_volatility: float
     bid_ask: float
+    turnover: float
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,16 @@ class Backtest:
     model: ModelSpec
     rebalances: list[Rebalance]
     returns: pd.Series
+
+    @property
+    def annual_turnover(self) -> float:
+        """The annualized one-way turnover: 12 times the mean turnover of the rebalances.
+
+        The first rebalance, which builds the portfolio from cash, is left out: it is a
+        purchase, not a trade of the model. NaN with fewer than two rebalances.
+        """
+        trades = [r.turnover for r in self.rebalances[1:]]
+        return 12 * float(np.mean(trades)) if trades else float("nan")
 
 
 def rebalance_dates(prices: pd.DataFrame, first_month: pd.Period = ITD_START) -> pd.DatetimeIndex:
@@ -65,7 +78,7 @@ def rebalance_dates(prices: pd.DataFrame, first_month: pd.Period = ITD_START) ->
 
 
 def run_backtests(
-    data: MarketData, model_ids: Iterable[str] | None = None, progress: bool = False
+    data: MarketData, model_ids: Iterable[str | ModelSpec] | None = None, progress: bool = False
 ) -> dict[str, Backtest]:
     """Backtest several models over the same dates, sharing one risk model per date.
 
@@ -73,12 +86,13 @@ def run_backtests(
     ----------
     data : MarketData
         Securities and daily levels. Only data up to each rebalance date is read for it.
-    model_ids : iterable of str, optional
-        Ids of ``MODELS``; all of them by default.
+    model_ids : iterable of str or ModelSpec, optional
+        Ids of ``MODELS``, or definitions of other models (variants of them, say); all of
+        ``MODELS`` by default.
     progress : bool
         Show a progress bar on standard error.
     """
-    specs = [MODELS[m] for m in (model_ids or MODELS)]
+    specs = [m if isinstance(m, ModelSpec) else MODELS[m] for m in (model_ids or MODELS)]
     dates = rebalance_dates(data.prices)
     if len(dates) < 2:
         raise ValueError("the data holds no complete month after December 2015 to backtest")
@@ -162,7 +176,8 @@ class _Book:
             chosen, status = self.optimized(positions, expected, covariance, target, drifted)
         weights = np.zeros(len(closes))
         weights[positions] = chosen
-        self.pending_cost = float(np.abs(weights - drifted) @ self.bid_ask / 2)
+        traded = np.abs(weights - drifted)
+        self.pending_cost = float(traded @ self.bid_ask / 2)
         self.weights = weights
         held = np.flatnonzero(weights > 0)
         self.rebalances.append(
@@ -173,11 +188,12 @@ class _Book:
                 target,
                 float(np.sqrt(chosen @ covariance @ chosen)),
                 float(weights @ self.bid_ask),
+                float(traded.sum() / 2),
             )
         )
 
     def optimized(self, positions, expected, covariance, target, drifted):
-        """Weights and status of the optimizer under the model's caps and turnover penalty.
+        """Weights and status of the optimizer under the model's caps and turnover controls.
 
         Last month's solution and price of risk warm-start the solver: consecutive months are
         close, so few active-set changes separate them.
@@ -191,6 +207,7 @@ class _Book:
             group_caps=self.sector_caps,
             previous_weights=drifted[positions],
             turnover_penalty=self.spec.turnover_penalty,
+            turnover_cost=self.spec.turnover_cost,
             initial_weights=self.weights[positions],
             initial_multiplier=self.multiplier,
         )

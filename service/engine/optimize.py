@@ -2,33 +2,51 @@
 
 The problem, for n assets::
 
-    maximize    mu' w  -  kappa * ||w - w_prev||^2
+    maximize    mu' w  -  kappa * ||w - w_prev||^2  -  eta * sum |w - w_prev|
     subject to  sqrt(w' S w) <= target,  sum(w) = 1,  0 <= w <= u,
                 sum of w over each group g <= cap_g.
 
 The risk constraint is handled by its Lagrangian: for a multiplier ``lam`` the problem becomes
 the quadratic program ``minimize 0.5 w'(lam S + 2 kappa I) w - (mu + 2 kappa w_prev)' w`` over
-the polytope, whose solution's volatility falls as ``lam`` grows. A safeguarded secant search on
-``log lam`` finds the multiplier at which the volatility meets the target; each quadratic
-program is solved exactly by a primal active-set method, warm-started from the previous one.
-Because the groups partition the assets, the polytope is laminar: filling the assets greedily
-in order of expected return gives its best vertex, which is also the feasible starting point.
+the polytope (plus the piecewise-linear turnover cost, whose kinks at ``w_prev`` the active set
+treats as one more kind of bound), whose solution's volatility falls as ``lam`` grows. The
+search for the multiplier at which the volatility meets the target jumps, each step, to the
+multiplier at which the current working set, held fixed, meets it exactly (explicit without a
+quadratic turnover penalty), kept inside the bracket of multipliers seen and within the range
+floating point resolves. Each quadratic program is solved exactly by a primal active-set
+method, warm-started from the previous one, that steps in the null space of its working set:
+a singular reduced Hessian (a rank-deficient covariance) gives a direction of no curvature,
+followed until a constraint blocks. Because the groups partition the assets, the polytope is
+laminar: filling the assets greedily in order of expected return gives its best vertex, which
+is also the feasible starting point.
+
+Statuses are exact: ``min_variance`` when the least risk the constraints allow (solved for) is
+above the target; ``unconstrained`` when a portfolio within the target earns the most expected
+return to within ``RESOLUTION`` of the largest (tied best returns included).
 """
 
 from __future__ import annotations
 
+import functools
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import linalg
 from scipy.linalg import lapack
 
 MAX_SEARCH_STEPS = 200
 VOLATILITY_TOLERANCE = 1e-9
+# The search aims this far inside the target: the working set's root is exact, so it lands
+# there to rounding, and a frontier steep near the least risk loses little return to the aim.
+VOLATILITY_AIM = 1e-11
 # Step components below this are rounding errors of a step that is zero in exact arithmetic.
 STEP_NOISE = 1e-14
-MAX_LOG_MULTIPLIER = 60.0
+# Reduced-Hessian curvature below this share of the largest counts as none (a singular matrix).
+CURVATURE_TOLERANCE = 1e-11
+# The smallest share of one term of the objective that floating point resolves against the other.
+RESOLUTION = 1e-10
+# A bracket of the price of risk narrower than this (in log lam) is a jump of the solution.
+BRACKET_WIDTH = 1e-9
 
 
 class RiskTargetUnreachable(UserWarning):
@@ -100,10 +118,11 @@ def optimize_portfolio(
     group_caps=None,
     previous_weights=None,
     turnover_penalty: float = 0.0,
+    turnover_cost: float = 0.0,
     initial_weights=None,
     initial_multiplier: float | None = None,
 ) -> OptimizationResult:
-    """The richer interface of ``max_return_at_risk``, with group caps and turnover.
+    """The richer interface of ``max_return_at_risk``, with group caps and turnover controls.
 
     Parameters
     ----------
@@ -117,6 +136,10 @@ def optimize_portfolio(
         The current holdings, for the turnover penalty (zeros by default).
     turnover_penalty : float
         ``kappa`` >= 0 of the quadratic penalty ``kappa * ||w - previous_weights||^2``.
+    turnover_cost : float
+        ``eta`` >= 0 of the linear penalty ``eta * sum |w - previous_weights|``: a weight
+        moves only when the expected return it gains beats ``eta`` per unit traded, so the
+        trades are few and whole rather than many and small.
     initial_weights : array_like, shape (n,), optional
         A feasible starting point, such as last month's solution; ignored when infeasible.
     initial_multiplier : float, optional
@@ -135,6 +158,7 @@ def optimize_portfolio(
         group_caps,
         previous_weights,
         turnover_penalty,
+        turnover_cost,
     )
     return problem.solve(initial_weights, initial_multiplier)
 
@@ -158,16 +182,17 @@ class _Problem:
     caps: np.ndarray
     previous: np.ndarray
     kappa: float
+    eta: float
 
     @classmethod
-    def build(cls, mu, sigma, target, upper, groups, caps, previous, kappa) -> _Problem:
+    def build(cls, mu, sigma, target, upper, groups, caps, previous, kappa, eta=0.0) -> _Problem:
         mu = np.asarray(mu, dtype=float)
         if mu.ndim != 1 or len(mu) == 0:
             raise ValueError("expected_returns must be a non-empty vector")
         n = len(mu)
         mu = _array(mu, "expected_returns", (n,))
         sigma = _array(sigma, "covariance", (n, n))
-        if not np.allclose(sigma, sigma.T, rtol=1e-10, atol=1e-14):
+        if np.abs(sigma - sigma.T).max() > 1e-10 * np.abs(sigma).max() + 1e-14:
             raise ValueError("covariance must be symmetric")
         if not np.isfinite(target) or target <= 0:
             raise ValueError("target_volatility must be a positive number")
@@ -200,12 +225,15 @@ class _Problem:
         previous = np.zeros(n) if previous is None else _array(previous, "previous_weights", (n,))
         if not np.isfinite(kappa) or kappa < 0:
             raise ValueError("turnover_penalty must be a non-negative number")
-        return cls(mu, sigma, float(target), upper, groups, caps, previous, float(kappa))
+        if not np.isfinite(eta) or eta < 0:
+            raise ValueError("turnover_cost must be a non-negative number")
+        return cls(
+            mu, sigma, float(target), upper, groups, caps, previous, float(kappa), float(eta)
+        )
 
-    @property
-    def cappable(self) -> np.ndarray:
-        """Groups whose cap can bind: a cap of 1 or more never does, given the budget."""
-        return self.caps < 1.0
+    def __post_init__(self) -> None:
+        # Groups whose cap can bind: a cap of 1 or more never does, given the budget.
+        self.cappable = self.caps < 1.0
 
     def volatility(self, w: np.ndarray) -> float:
         return float(np.sqrt(max(w @ self.sigma @ w, 0.0)))
@@ -238,7 +266,7 @@ class _Problem:
 
     def solve(self, initial_weights=None, initial_multiplier=None) -> OptimizationResult:
         vertex = self.greedy_vertex()
-        if self.kappa == 0 and self.volatility(vertex) <= self.target:
+        if self.kappa == 0 and self.eta == 0 and self.volatility(vertex) <= self.target:
             return self.result(vertex, "unconstrained")
         start = vertex
         if initial_weights is not None:
@@ -250,78 +278,138 @@ class _Problem:
             guess = float(np.log(initial_multiplier)) if initial_multiplier > 0 else None
         return self.search(_ActiveSet.start(self, start), guess)
 
-    def search(self, state: _ActiveSet, t: float | None = None) -> OptimizationResult:
-        """Find the multiplier whose solution has the target volatility.
+    def log_multiplier_range(self) -> tuple[float, float]:
+        """The logs of the least and the largest price of risk that floating point resolves.
 
-        Newton steps on ``log lam`` (the slope comes from the working set's KKT system), kept
-        inside the bracket of a too-risky and a within-target multiplier once there is one.
+        Below the least, the risk term moves the objective by under ``RESOLUTION`` of the
+        largest expected return, so the answer there is the most rewarding portfolio to that
+        precision; above the largest, the returns are as far below the risk gradient.
         """
-        if t is None:
-            spread = max(float(np.std(self.mu)), 1e-12)
-            scale = float(np.sqrt(np.median(np.diag(self.sigma)))) or 1.0
-            t = float(np.log(spread / (self.target * scale)))
-        low = high = None  # (log lam, excess volatility, state): too risky / within target
-        checked_free = False
+        returns = float(np.abs(self.mu + 2 * self.kappa * self.previous).max()) + self.eta or 1.0
+        variance = float(np.diag(self.sigma).max()) or 1.0
+        least = 2 * RESOLUTION * returns / variance
+        largest = returns / (RESOLUTION * self.target**2)
+        return float(np.log(least)), float(np.log(max(largest, least)))
+
+    def first_log_multiplier(self) -> float:
+        """A first guess of ``log lam``: the spread of returns over the target's variance."""
+        spread = max(float(np.std(self.mu)), 1e-12)
+        scale = float(np.sqrt(np.median(np.diag(self.sigma)))) or 1.0
+        return float(np.log(spread / (self.target * scale)))
+
+    def search(self, state: _ActiveSet, t: float | None = None) -> OptimizationResult:
+        """Find the price of risk whose solution has the target volatility.
+
+        Each step solves the quadratic program at ``lam = exp(t)``, then moves ``t`` to the
+        multiplier at which the solution's working set, held fixed, meets the target exactly;
+        once a too-risky and a within-target multiplier bracket it, steps stay inside.
+        """
+        t_min, t_max = self.log_multiplier_range()
+        t = first = float(np.clip(self.first_log_multiplier() if t is None else t, t_min, t_max))
+        aim = self.target * (1 - VOLATILITY_AIM)
+        low = high = None  # (log lam, state): too risky / within target
+        least = None  # the minimum-variance portfolio, once it is needed
         for _ in range(MAX_SEARCH_STEPS):
             lam = float(np.exp(t))
             state = state.solve(self, lam)
             volatility = self.volatility(state.w)
-            excess = volatility - self.target
-            if excess > 0:
-                low = (t, excess, state)
+            if volatility > self.target:
+                low = (t, state)
             else:
-                high = (t, excess, state)
-                if -excess <= VOLATILITY_TOLERANCE * self.target:
+                high = (t, state)
+                if volatility >= self.target * (1 - VOLATILITY_TOLERANCE):
                     return self.result(state.w, "optimal", lam)
-            # Aim a little inside the target so that Newton lands on the feasible side.
-            aim = volatility - self.target * (1 - VOLATILITY_TOLERANCE / 2)
-            slope = state.volatility_slope(self, lam, volatility)
-            newton = t - aim / slope if slope < 0 else np.nan
-            if high is None:
-                if t > MAX_LOG_MULTIPLIER:
-                    return self.result(self.min_variance(state), "min_variance")
-                t = newton if t < newton < t + 8 else t + 2
-            elif low is None:
-                if self.kappa > 0 and not checked_free:
-                    # The penalty keeps the problem bounded without risk: is that within target?
-                    free = state.solve(self, 0.0)
-                    if self.volatility(free.w) <= self.target:
-                        return self.result(free.w, "unconstrained")
-                    checked_free = True
-                if t < -MAX_LOG_MULTIPLIER:
+                if t <= t_min:
                     return self.result(state.w, "unconstrained")
-                t = newton if t - 8 < newton < t else t - 2
+            if low is not None and high is not None and high[0] - low[0] <= BRACKET_WIDTH:
+                return self.blend(low[1], high[1], float(np.exp(high[0])))
+            if high is None and least is None and (t >= t_max or t >= first + 8):
+                # Only too-risky answers though the risk aversion has grown a thousandfold:
+                # is the target reachable at all?
+                least = self.min_variance(state)
+                if self.volatility(least.w) > self.target:
+                    return self.result(least.w, "min_variance")
+            root = self.root_log_multiplier(state, lam, aim, low, high, (t_min, t_max))
+            if root is not None:
+                t = root
+            elif high is None:
+                if t >= t_max:
+                    return self.blend(state, least)
+                t = min(t + 2, t_max)
+            elif low is None:
+                t = max(t - 2, t_min)
             else:
-                t = _bracketed(newton, low, high)
-        return self.result(high[2].w, "optimal", float(np.exp(high[0])))
+                t = self.secant_log_multiplier(low, high)
+        if high is not None and low is not None:
+            return self.blend(low[1], high[1], float(np.exp(high[0])))
+        raise RuntimeError("the search for the price of risk did not converge")
 
-    def min_variance(self, state: _ActiveSet) -> np.ndarray:
-        return state.solve(self, lam=1.0, linear=np.zeros(len(self.mu)), kappa=0.0).w
+    def root_log_multiplier(self, state, lam, aim, low, high, limits) -> float | None:
+        """The log of the working set's exact root when it falls inside the bracket, else None.
 
+        The bracket is the open interval between the too-risky and the within-target multiplier
+        seen, or the resolvable range where one is missing.
+        """
+        lower = low[0] if low is not None else limits[0]
+        upper = high[0] if high is not None else limits[1]
+        root = state.root_multiplier(self, lam, aim)
+        if root is None or root <= 0:
+            return None
+        t = float(np.log(root))
+        if low is not None and high is not None:
+            # Strictly inside: a root on the bracket's edge would solve that problem again.
+            margin = 0.01 * (upper - lower)
+            return t if lower + margin < t < upper - margin else None
+        inside = lower < t < upper or (low is None and t == upper == limits[1])
+        return t if inside and t != float(np.log(lam)) else None
 
-def _bracketed(newton: float, low: tuple, high: tuple) -> float:
-    """The Newton step if it falls inside the bracket, else a secant step kept well inside."""
-    (t0, f0, _), (t1, f1, _) = low, high
-    lo, hi = min(t0, t1), max(t0, t1)
-    if lo < newton < hi:
-        return float(newton)
-    secant = t1 - f1 * (t1 - t0) / (f1 - f0)
-    margin = 0.05 * (hi - lo)
-    return float(np.clip(secant, lo + margin, hi - margin))
+    def secant_log_multiplier(self, low: tuple, high: tuple) -> float:
+        """The secant of the volatility over the bracket, kept well inside it."""
+        (t0, risky), (t1, safe) = low, high
+        f0, f1 = self.volatility(risky.w) - self.target, self.volatility(safe.w) - self.target
+        secant = t1 - f1 * (t1 - t0) / (f1 - f0) if f1 != f0 else 0.5 * (t0 + t1)
+        margin = 0.05 * (t1 - t0)
+        return float(np.clip(secant, t0 + margin, t1 - margin))
+
+    def min_variance(self, state: _ActiveSet) -> _ActiveSet:
+        """The constrained minimum-variance portfolio, solved from ``state``."""
+        return state.solve(self, lam=1.0, linear=np.zeros(len(self.mu)), kappa=0.0, eta=0.0)
+
+    def blend(self, risky: _ActiveSet, safe: _ActiveSet, lam: float = np.nan):
+        """The mix of a too-risky and a within-target portfolio that has the target volatility.
+
+        Both are feasible, so the mix is; the objective is concave, so the mix is at least as
+        good as the same mix of their objectives. The last resort of a search whose bracket
+        has closed on a jump of floating-point origin.
+        """
+        a, b = safe.w, risky.w
+        d = b - a
+        # vol^2 of a + s d is p s^2 + 2 q s + r, with r <= target^2 < p + 2q + r.
+        p, q, r = d @ self.sigma @ d, a @ self.sigma @ d, a @ self.sigma @ a
+        aim = (self.target * (1 - VOLATILITY_AIM)) ** 2
+        share = (-q + np.sqrt(max(q * q - p * (r - aim), 0.0))) / p if p > 0 else 1.0
+        w = a + float(np.clip(share, 0.0, 1.0)) * d
+        if self.volatility(w) > self.target:
+            w = a
+        return self.result(_exact_budget(w, w <= 0), "optimal", lam)
 
 
 @dataclass
 class _ActiveSet:
     """A feasible point and its working set: fixed variables and the groups held at their cap.
 
-    ``at_zero`` and ``at_upper`` mark variables fixed at a bound; ``capped`` marks groups in the
-    working set. The set is kept linearly independent together with the budget constraint.
+    ``at_zero``, ``at_upper`` and ``at_kink`` (shape (n,)) mark variables fixed at a bound or
+    at their previous weight (the kink of the turnover cost); ``capped`` (shape (k,)) marks
+    groups in the working set. The set is kept linearly independent
+    together with the budget: every capped group, and the free variables outside the capped
+    groups, keep at least one free variable.
     """
 
     w: np.ndarray
     at_zero: np.ndarray
     at_upper: np.ndarray
     capped: np.ndarray
+    at_kink: np.ndarray
 
     @classmethod
     def start(cls, problem: _Problem, w: np.ndarray) -> _ActiveSet:
@@ -331,19 +419,70 @@ class _ActiveSet:
             # A vertex: release the largest holding so the budget row stays independent.
             i = int(np.argmax(w))
             at_zero[i] = at_upper[i] = False
-        return cls(w, at_zero, at_upper, np.zeros(len(problem.caps), dtype=bool))
+        capped = np.zeros(len(problem.caps), dtype=bool)
+        return cls(w, at_zero, at_upper, capped, np.zeros(len(w), dtype=bool))
 
-    def volatility_slope(self, problem: _Problem, lam: float, volatility: float) -> float:
-        """d volatility / d log lam with this working set held fixed."""
-        free = np.flatnonzero(~(self.at_zero | self.at_upper))
-        if volatility <= 0 or len(free) == 0:
-            return 0.0
+    def sides(self, problem: _Problem) -> np.ndarray:
+        """Which side of its previous weight each variable's turnover cost is on, shape (n,).
+
+        +1 above (or at zero when it held none: moving up buys), -1 below (or at its upper
+        bound when it held as much or more: moving down sells), 0 held at the previous weight.
+        """
+        previous = problem.previous
+        side = np.where(self.w > previous, 1.0, -1.0)
+        side[self.at_zero & (previous <= 0)] = 1.0
+        side[self.at_kink] = 0.0
+        return side
+
+    def free_blocks(self, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The free variables, shape (f,), and the block of each: its group if capped, else -1.
+
+        The working set's equalities say that each block's weights keep their sum.
+        """
+        free = np.flatnonzero(~(self.at_zero | self.at_upper | self.at_kink))
+        if not self.capped.any():
+            return free, np.full(len(free), -1)
+        free_groups = groups[free]
+        return free, np.where(self.capped[free_groups], free_groups, -1)
+
+    def root_multiplier(self, problem: _Problem, lam: float, aim: float) -> float | None:
+        """The ``lam`` at which this working set's minimizer has volatility ``aim``, if any.
+
+        With the working set held as equalities the minimizer is ``w + Z d(lam)``, where the
+        columns of ``Z`` span the steps that keep it. Without a turnover penalty
+        ``d = -M^-1 Z'(S w) - M^-1 Z'r / lam`` (``M = Z'SZ``, ``r`` the linear term's gradient), so
+        the variance is ``A + B / lam^2`` and the root is explicit; with one, Newton's method
+        on the variance finds it. When the working set cannot reach ``aim``, None, or without a
+        penalty the Newton step of the volatility towards it.
+        """
+        free, blocks = self.free_blocks(problem.groups)
+        basis = _null_space(blocks)
+        if basis.shape[1] == 0:
+            return None
         risk_gradient = problem.sigma @ self.w
-        hessian = lam * problem.sigma[np.ix_(free, free)]
-        hessian.flat[:: len(free) + 1] += 2 * problem.kappa
-        rows = _constraint_rows(problem.groups[free], np.flatnonzero(self.capped))
-        direction, _ = _equality_qp_step(hessian, rows, risk_gradient[free])
-        return float(lam * (risk_gradient[free] @ direction) / volatility)
+        variance = float(self.w @ risk_gradient)
+        linear = 2 * problem.kappa * (self.w - problem.previous) - problem.mu
+        if problem.eta:
+            linear += problem.eta * self.sides(problem)
+        sigma_z = basis.T @ risk_gradient[free]
+        rho = basis.T @ linear[free]
+        reduced = basis.T @ problem.sigma[np.ix_(free, free)] @ basis
+        factor = _cholesky(reduced)
+        if factor is None:
+            return None
+        least = variance - sigma_z @ _solve(factor, sigma_z)  # the variance as lam grows
+        if problem.kappa:
+            if aim**2 <= least:
+                return None
+            return _penalized_root(reduced, sigma_z, rho, variance, 2 * problem.kappa, lam, aim**2)
+        spread = rho @ _solve(factor, rho)
+        if spread <= 0:
+            return None
+        if aim**2 > least:
+            return float(np.sqrt(spread / (aim**2 - least)))
+        # No root: the Newton step of the volatility in log lam, at most two units.
+        volatility = np.sqrt(least + spread / lam**2)
+        return float(lam * np.exp(min((volatility - aim) * volatility * lam**2 / spread, 2.0)))
 
     def solve(
         self,
@@ -351,105 +490,247 @@ class _ActiveSet:
         lam: float,
         linear: np.ndarray | None = None,
         kappa: float | None = None,
+        eta: float | None = None,
     ) -> _ActiveSet:
-        """Solve ``min 0.5 w'(lam S + 2 kappa I)w - c'w`` from this point; return the optimum."""
+        """Solve ``min 0.5 w'(lam S + 2 kappa I)w - c'w + eta sum |w - previous|`` from here.
+
+        Returns the optimum.
+
+        A primal active-set method. Each iteration minimizes over the working set's face by a
+        step in its null space; where the reduced Hessian is singular (a rank-deficient
+        covariance) and the objective falls along a direction of no curvature, it moves along
+        that direction until a constraint blocks, which the bounded polytope guarantees.
+        """
         kappa = problem.kappa if kappa is None else kappa
+        eta = problem.eta if eta is None else eta
         c = (problem.mu if linear is None else linear) + 2 * kappa * problem.previous
-        w, at_zero, at_upper, capped = (
+        state = _ActiveSet(
             self.w.copy(),
             self.at_zero.copy(),
             self.at_upper.copy(),
             self.capped.copy(),
+            self.at_kink & (eta > 0),
         )
+        w, at_zero, at_upper, capped = state.w, state.at_zero, state.at_upper, state.capped
+        at_kink = state.at_kink
         sigma, groups, upper = problem.sigma, problem.groups, problem.upper
+        previous = problem.previous
+        side = state.sides(problem) if eta else None
         gradient = lam * (sigma @ w) + 2 * kappa * w - c
+        if eta:
+            gradient += eta * side
+        stalled = 0  # consecutive steps of length zero
         for _ in range(20 * len(w) + 100):
-            free = np.flatnonzero(~(at_zero | at_upper))
-            rows = _constraint_rows(groups[free], np.flatnonzero(capped))
+            free, blocks = state.free_blocks(groups)
             hessian = lam * sigma[np.ix_(free, free)]
             if kappa:
                 hessian.flat[:: len(free) + 1] += 2 * kappa
-            step, multipliers = _equality_qp_step(hessian, rows, gradient[free])
-            size, blocking = _ratio_test(w, free, step, problem, capped)
+            step, limit = _working_set_step(hessian, _null_space(blocks), gradient[free])
+            size, blocking = _ratio_test(
+                w, free, blocks, step, limit, problem, capped, side, stalled > len(w)
+            )
             if size > 0:
                 w[free] = np.clip(w[free] + size * step, 0.0, upper[free])
-                change = lam * (sigma[:, free] @ (size * step))
-                change[free] += 2 * kappa * size * step
-                gradient += change
+                moved = size * step
+                gradient += lam * (moved @ sigma[free])  # sigma is symmetric: rows for columns
+                if kappa:
+                    gradient[free] += 2 * kappa * moved
+                stalled = 0
+            else:
+                stalled += 1
             if blocking is not None:
                 kind, index = blocking
                 if kind == "zero":
                     w[index], at_zero[index] = 0.0, True
                 elif kind == "upper":
                     w[index], at_upper[index] = upper[index], True
+                elif kind == "kink":
+                    w[index], at_kink[index] = previous[index], True
+                    gradient[index] -= eta * side[index]
+                    side[index] = 0.0
                 else:
                     capped[index] = True
                 continue
-            drop = _most_negative_multiplier(
-                gradient, multipliers, groups, at_zero, at_upper, capped
+            if limit != 1.0:
+                continue  # a step along a flat direction: the face's minimizer is not reached
+            release, uncap, reduced = _constraints_to_drop(
+                gradient, free, blocks, groups, state, eta, stalled > len(w)
             )
-            if drop is None:
-                return _ActiveSet(_exact_budget(w, at_zero | at_upper), at_zero, at_upper, capped)
-            kind, index = drop
-            if kind == "zero":
-                at_zero[index] = False
-            elif kind == "upper":
-                at_upper[index] = False
+            if uncap is not None:
+                capped[uncap] = False
+            elif len(release):
+                kinks = release[at_kink[release]]
+                if len(kinks):  # off the kink, to the side the reduced gradient falls to
+                    side[kinks] = np.where(reduced[kinks] < 0, 1.0, -1.0)
+                    gradient[kinks] += eta * side[kinks]
+                at_zero[release] = at_upper[release] = at_kink[release] = False
             else:
-                capped[index] = False
-        raise RuntimeError("the active-set method did not converge (degenerate problem?)")
+                _exact_budget(w, at_zero | at_upper | at_kink)
+                return state
+        raise RuntimeError("the active-set method did not converge")
 
 
-def _constraint_rows(free_groups: np.ndarray, capped_groups: np.ndarray) -> np.ndarray:
-    """Equality rows over the free variables: the budget, then each capped group."""
-    rows = np.ones((1 + len(capped_groups), len(free_groups)))
-    rows[1:] = free_groups[None, :] == capped_groups[:, None]
-    return rows
+def _null_space(blocks: np.ndarray) -> np.ndarray:
+    """An orthonormal basis of the steps that keep each block's sum, shape (f, f - blocks).
+
+    ``blocks`` (shape (f,)) labels each free variable. Each block of k variables contributes
+    the last k - 1 columns of the Householder reflection that maps its first axis onto the
+    block's normalized vector of ones.
+    """
+    if blocks[0] == blocks[-1] and (blocks == blocks[0]).all():
+        return _householder_complement(len(blocks))
+    labels = np.unique(blocks)
+    basis = np.zeros((len(blocks), len(blocks) - len(labels)))
+    column = 0
+    for label in labels:
+        members = np.flatnonzero(blocks == label)
+        k = len(members)
+        basis[members, column : column + k - 1] = _householder_complement(k)
+        column += k - 1
+    return basis
 
 
-def _equality_qp_step(
-    hessian: np.ndarray, rows: np.ndarray, gradient: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """The step p minimizing 0.5 p'Hp + g'p with rows p = 0, and the rows' multipliers."""
-    n, m = len(gradient), len(rows)
-    kkt = np.zeros((n + m, n + m))
-    kkt[:n, :n] = hessian
-    kkt[:n, n:] = rows.T
-    kkt[n:, :n] = rows
-    rhs = np.concatenate([-gradient, np.zeros(m)])
-    # LAPACK's gesv directly: these systems are small and solved thousands of times, where the
-    # argument checks of the high-level wrappers cost more than the factorization.
-    *_, solution, info = lapack.dgesv(kkt, rhs)
+@functools.cache
+def _householder_complement(k: int) -> np.ndarray:
+    """Columns 2..k of the reflection mapping the first axis onto ones/sqrt(k), shape (k, k-1).
+
+    They are an orthonormal basis of the vectors whose entries sum to zero. Cached by size
+    (read only): the working sets of one solve keep meeting the same sizes.
+    """
+    v = np.full(k, -1.0 / np.sqrt(k))
+    v[0] += 1.0
+    block = np.outer(v, v[1:]) * (-2.0 / (v @ v)) if k > 1 else np.zeros((1, 0))
+    block[1:] += np.eye(k - 1)
+    block.setflags(write=False)
+    return block
+
+
+def _cholesky(matrix: np.ndarray) -> np.ndarray | None:
+    """The upper Cholesky factor, or None when ``matrix`` is singular to working precision."""
+    if len(matrix) == 0:
+        return matrix
+    factor, info = lapack.dpotrf(matrix, lower=0, clean=0)
     if info != 0:
-        solution = linalg.lstsq(kkt, rhs, check_finite=False)[0]
-    return solution[:n], solution[n:]
+        return None
+    if factor.diagonal().min() ** 2 <= CURVATURE_TOLERANCE * matrix.diagonal().max():
+        return None
+    return factor
 
 
-def _ratio_test(w, free, step, problem: _Problem, capped) -> tuple[float, tuple | None]:
-    """The longest step up to 1 that stays feasible, and the constraint that blocks it.
+def _solve(factor: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """``matrix^-1 rhs`` from the upper Cholesky factor of ``matrix``."""
+    solution, _ = lapack.dpotrs(factor, rhs, lower=0)
+    return solution
 
-    A constraint that the working set already implies (fixing the last free member of a capped
-    group, say) cannot block in exact arithmetic; its apparent movement is rounding noise, and
-    adding it would make the working set linearly dependent, so it is not a candidate.
+
+def _working_set_step(
+    hessian: np.ndarray, basis: np.ndarray, gradient: np.ndarray
+) -> tuple[np.ndarray, float]:
+    """A step over the free variables within the working set, and how far it may go.
+
+    Returns the Newton step to the face's minimizer with the limit 1 when the reduced Hessian
+    ``Z'HZ`` is positive definite. Otherwise, when the objective falls along a direction of
+    (numerically) no curvature, that direction with the length that minimizes along it (inf
+    when the curvature is zero); and when it does not, the Newton step on the curved subspace.
+    ``hessian`` is (f, f), ``basis`` is ``Z`` (f, m) and ``gradient`` (f,).
+    """
+    if basis.shape[1] == 0:
+        return np.zeros(len(gradient)), 1.0
+    reduced_gradient = basis.T @ gradient
+    reduced = basis.T @ hessian @ basis
+    factor = _cholesky(reduced)
+    if factor is not None:
+        return basis @ _solve(factor, -reduced_gradient), 1.0
+    values, vectors = np.linalg.eigh(reduced)
+    flat = values <= CURVATURE_TOLERANCE * max(float(values.max()), 0.0)
+    projected = vectors.T @ reduced_gradient
+    tolerance = 1e-12 * (1.0 + float(np.abs(gradient).max()))
+    if (np.abs(projected[flat]) > tolerance).any():
+        direction = basis @ (vectors[:, flat] @ -projected[flat])
+        direction /= np.abs(direction).max()
+        slope, curvature = float(gradient @ direction), float(direction @ hessian @ direction)
+        return direction, (-slope / curvature if curvature > 0 else np.inf)
+    curved = ~flat
+    return basis @ (vectors[:, curved] @ (-projected[curved] / values[curved])), 1.0
+
+
+def _penalized_root(reduced, sigma_z, rho, variance, penalty, lam, target_variance):
+    """The ``lam`` at which the working set's minimizer has the target variance, by Newton.
+
+    With the penalty ``p = 2 kappa`` the step is ``d = -(lam M + p I)^-1 (lam s + r)`` and the
+    variance ``v + 2 s'd + d'Md`` falls with ``lam``; Newton's method on ``log lam``, kept
+    inside the bracket of the values seen. None if no root is found.
+    """
+    identity = np.eye(len(reduced))
+    lower, upper = 0.0, np.inf
+    for _ in range(60):
+        factor = _cholesky(lam * reduced + penalty * identity)
+        if factor is None:
+            return None
+        d = -_solve(factor, lam * sigma_z + rho)
+        gradient = sigma_z + reduced @ d
+        value = variance + 2 * sigma_z @ d + d @ reduced @ d - target_variance
+        if abs(value) <= 1e-13 * target_variance:
+            return lam
+        if value > 0:
+            lower = lam
+        else:
+            upper = lam
+        slope = -2 * lam * float(gradient @ _solve(factor, gradient))  # d value / d log lam
+        newton = -value / slope if slope < -abs(value) / 30 else np.nan  # at most e^30 away
+        if np.isfinite(newton) and lower < lam * np.exp(newton) < upper:
+            lam = float(lam * np.exp(newton))
+        elif np.isfinite(upper):
+            lam = float(np.sqrt(lower * upper)) if lower > 0 else upper / 16
+        else:
+            lam *= 16
+        if upper - lower <= 1e-15 * upper:
+            return lam
+    return None
+
+
+def _ratio_test(w, free, blocks, step, limit, problem: _Problem, capped, side, lowest_index: bool):
+    """The longest step up to ``limit`` that stays feasible, and the constraint that blocks it.
+
+    A constraint that the working set already implies (fixing the last free member of a block,
+    say) cannot block in exact arithmetic; its apparent movement is rounding noise, and adding
+    it would make the working set linearly dependent, so it is not a candidate. With a turnover
+    cost (``side`` given, see ``_ActiveSet.sides``), reaching the previous weight from either
+    side blocks too. Among ties the first is taken, or, with ``lowest_index`` (after a run of
+    steps of length zero, the guard against cycling), the one of lowest index.
     """
     free_groups = problem.groups[free]
-    in_capped = capped[free_groups]
+    inside = blocks >= 0
     members = np.bincount(free_groups, minlength=len(problem.caps))
-    outside = len(free) - int(in_capped.sum())  # free variables in no capped group
-    fixable = np.where(in_capped, members[free_groups] >= 2, outside >= 2)
+    outside = len(free) - int(np.count_nonzero(inside))  # free variables in no capped group
     current = w[free]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratios = np.where(
-            step < -STEP_NOISE,
-            current / -step,
-            np.where(step > STEP_NOISE, (problem.upper[free] - current) / step, np.inf),
-        )
-    ratios[~fixable] = np.inf
+    ratios = np.full(len(free), np.inf)
+    down, up = step < -STEP_NOISE, step > STEP_NOISE
+    ratios[down] = current[down] / -step[down]
+    ratios[up] = (problem.upper[free][up] - current[up]) / step[up]
+    at_kink = None
+    if side is not None:
+        kinks = np.full(len(free), np.inf)
+        towards = side[free] * step < -STEP_NOISE
+        kinks[towards] = (problem.previous[free] - current)[towards] / step[towards]
+        at_kink = kinks < ratios
+        ratios = np.minimum(ratios, kinks)
+    if inside.any():
+        ratios[~np.where(inside, members[free_groups] >= 2, outside >= 2)] = np.inf
+    elif outside < 2:
+        ratios[:] = np.inf
     k = int(np.argmin(ratios))
-    size, blocking = 1.0, None
-    if ratios[k] < 1.0:
+    size, blocking = limit, None
+    if ratios[k] < limit:
         size = max(float(ratios[k]), 0.0)
-        blocking = ("zero" if step[k] < 0 else "upper", int(free[k]))
+        if lowest_index:
+            k = int(np.flatnonzero(ratios <= ratios[k])[0])
+        kind = (
+            "kink" if at_kink is not None and at_kink[k] else ("zero" if step[k] < 0 else "upper")
+        )
+        blocking = (kind, int(free[k]))
+    if not problem.cappable.any():
+        return size, blocking
     growth = np.bincount(free_groups, step, len(problem.caps))
     candidates = (growth > STEP_NOISE) & ~capped & problem.cappable
     candidates &= (members >= 1) & (outside - members >= 1)
@@ -460,25 +741,48 @@ def _ratio_test(w, free, step, problem: _Problem, capped) -> tuple[float, tuple 
         g = int(np.argmin(group_ratios))
         if group_ratios[g] < size:
             size, blocking = float(group_ratios[g]), ("cap", int(groups[g]))
+    if not np.isfinite(size):
+        raise RuntimeError("a direction of no curvature met no constraint")
     return size, blocking
 
 
-def _most_negative_multiplier(gradient, multipliers, groups, at_zero, at_upper, capped):
-    """The working-set constraint whose multiplier says the objective improves without it."""
+def _constraints_to_drop(
+    gradient, free, blocks, groups, state: _ActiveSet, eta: float, lowest_index: bool
+) -> tuple[np.ndarray, int | None, np.ndarray]:
+    """The working-set constraint whose multiplier says the objective improves most without it.
+
+    At the face's minimizer the gradient is constant over each block: minus the budget's
+    multiplier over the free variables outside the capped groups, minus the budget's and the
+    group's inside a capped group. A variable held at its previous weight may stay while its
+    reduced gradient is within ``eta`` of zero. Returns the bounds or kinks to release (none or
+    one), the capped group to release (or None), the one of the most negative multiplier, and
+    the reduced gradient, shape (n,); with ``lowest_index`` (the guard against cycling after a
+    run of steps of length zero) the first negative one, Bland's rule.
+    """
+    capped = state.capped
+    outside = blocks < 0
+    budget = -float(gradient[free[outside]].mean())
     caps = np.zeros(len(capped))
-    caps[capped] = multipliers[1:]
-    reduced = gradient + multipliers[0] + caps[groups]
-    tolerance = 1e-12 * (1.0 + np.abs(gradient).max())
-    bounds = np.where(at_zero, reduced, np.where(at_upper, -reduced, np.inf))
-    k = int(np.argmin(bounds))
-    worst, drop = -tolerance, None
-    if bounds[k] < worst:
-        worst, drop = bounds[k], ("zero" if at_zero[k] else "upper", k)
     if capped.any():
-        g = int(np.argmin(np.where(capped, caps, np.inf)))
-        if caps[g] < worst:
-            drop = ("cap", g)
-    return drop
+        inside = ~outside
+        totals = np.bincount(blocks[inside], gradient[free[inside]], len(capped))
+        counts = np.bincount(blocks[inside], minlength=len(capped))
+        caps[capped] = -totals[capped] / counts[capped] - budget
+    reduced = gradient + budget + caps[groups]
+    tolerance = 1e-12 * (1.0 + np.abs(gradient).max())
+    bounds = np.where(state.at_zero, reduced, np.where(state.at_upper, -reduced, np.inf))
+    if eta:
+        bounds[state.at_kink] = eta - np.abs(reduced[state.at_kink])
+    negative = np.flatnonzero(bounds < -tolerance)
+    negative_caps = np.flatnonzero(capped & (caps < -tolerance))
+    if lowest_index:
+        if len(negative):
+            return negative[:1], None, reduced
+        return negative, (int(negative_caps[0]) if len(negative_caps) else None), reduced
+    worst_bound = bounds[negative].min() if len(negative) else 0.0
+    if len(negative_caps) and caps[negative_caps].min() < worst_bound:
+        return negative[:0], int(negative_caps[np.argmin(caps[negative_caps])]), reduced
+    return negative[bounds[negative] == worst_bound][:1], None, reduced
 
 
 def _exact_budget(w: np.ndarray, fixed: np.ndarray) -> np.ndarray:

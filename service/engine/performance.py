@@ -2,7 +2,8 @@
 
 Rows are the nine models (group ``model`` or ``active_benchmark``) and the seven passive
 benchmark indices (group ``passive_benchmark``); columns are ``TABLE_COLUMNS``. The definitions
-of the statistics are in ``service.engine.analytics``.
+of the statistics are in ``service.engine.analytics``; ``turnover`` is the annualized one-way
+turnover of a model's rebalances (see ``Backtest.annual_turnover``), empty for an index.
 """
 
 from __future__ import annotations
@@ -32,7 +33,11 @@ SEED_COLUMNS = (
     "corr_agg",
     "bid_ask",
 )
-TABLE_COLUMNS = (*SEED_COLUMNS, *(c for c in STATISTIC_COLUMNS if c not in SEED_COLUMNS))
+TABLE_COLUMNS = (
+    *SEED_COLUMNS,
+    *(c for c in STATISTIC_COLUMNS if c not in SEED_COLUMNS),
+    "turnover",
+)
 RISK_FREE = "BIL"
 
 
@@ -88,6 +93,7 @@ def assemble_table(data: MarketData, backtests: dict[str, Backtest], as_of: pd.P
                 **period_returns(monthly, as_of),
                 **statistics(monthly, agg, risk_free),
                 "bid_ask": np.nan,
+                "turnover": np.nan,
             }
         )
     return pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
@@ -96,7 +102,8 @@ def assemble_table(data: MarketData, backtests: dict[str, Backtest], as_of: pd.P
 def backtest_row(
     backtest: Backtest, agg: pd.Series, risk_free: pd.Series | None, as_of: pd.Period
 ) -> dict:
-    """One model's row: period returns, statistics and the bid/ask of its current portfolio."""
+    """One model's row: period returns, statistics, the bid/ask of its current portfolio and
+    its annualized one-way turnover (``Backtest.annual_turnover``)."""
     return {
         "model_id": backtest.model.id,
         "name": backtest.model.name,
@@ -104,4 +111,5 @@ def backtest_row(
         **period_returns(backtest.returns, as_of),
         **statistics(backtest.returns, agg, risk_free),
         "bid_ask": backtest.rebalances[-1].bid_ask,
+        "turnover": backtest.annual_turnover,
     }

@@ -358,20 +358,27 @@ TRACKERS = {
 SYNTHETIC_SECTOR_CODES = {name: f"{i:02d}" for i, name in enumerate(SECTORS)}
 
 
-def sample_data() -> MarketData:
+def sample_data(etfs: int | None = None) -> MarketData:
     """Generate the sample universe.
+
+    Parameters
+    ----------
+    etfs : int, optional
+        The number of ETFs: the real ones and synthetic ones spread over the sectors in the
+        default universe's proportions, deterministically. By default the standard universe
+        (about 430 ETFs), which is not the same draw as any ``etfs``.
 
     Returns
     -------
     MarketData
-        Securities (about 430 ETFs and the 7 passive benchmark indices) and daily levels from
+        Securities (the ETFs and the 7 passive benchmark indices) and daily levels from
         2013-01-02 to 2024-09-30, with ``metadata["sample"] = True``.
     """
     rng = np.random.default_rng(SEED)
     days = pd.bdate_range(START, END, name="date")
     factors = factor_paths(days, rng)
     indices = benchmark_index_returns(factors, rng)
-    etfs = etf_table(rng)
+    etfs = etf_table(rng, synthetic_counts(etfs))
     etf_returns = etf_daily_returns(etfs, factors, indices, rng)
 
     securities = pd.concat([etfs, index_table()])
@@ -575,8 +582,22 @@ def calibrate_to_agg(
     return build(fit.x)
 
 
-def etf_table(rng: np.random.Generator) -> pd.DataFrame:
-    """Metadata of every ETF: the real ones, then the synthetic ones sector by sector."""
+def synthetic_counts(etfs: int | None) -> dict[str, int]:
+    """How many synthetic ETFs each sector gets for ``etfs`` ETFs in all (None: the default)."""
+    default = {name: spec.synthetic for name, spec in SECTORS.items()}
+    if etfs is None:
+        return default
+    wanted = etfs - len(REAL_ETFS)
+    if wanted < 0:
+        raise ValueError(f"the sample universe has at least {len(REAL_ETFS)} ETFs, not {etfs}")
+    shares = np.array(list(default.values())) * wanted / sum(default.values())
+    counts = np.floor(shares).astype(int)
+    counts[np.argsort(counts - shares, kind="stable")[: wanted - counts.sum()]] += 1
+    return dict(zip(default, counts.tolist(), strict=True))
+
+
+def etf_table(rng: np.random.Generator, synthetic: dict[str, int]) -> pd.DataFrame:
+    """Metadata of every ETF: the real ones, then ``synthetic[sector]`` synthetic ones each."""
     rows = []
     for ticker, name, sector, duration, expense, inception, aum in REAL_ETFS:
         spec = SECTORS[sector]
@@ -595,7 +616,7 @@ def etf_table(rng: np.random.Generator) -> pd.DataFrame:
             }
         )
     for sector, spec in SECTORS.items():
-        for k in range(1, spec.synthetic + 1):
+        for k in range(1, synthetic[sector] + 1):
             low, high = spec.durations
             rows.append(
                 {

@@ -79,6 +79,25 @@ def test_a_month_return_is_the_held_weights_net_of_costs_and_fee(backtests, samp
     assert backtest.returns[end.to_period("M")] == pytest.approx(expected, rel=1e-12)
 
 
+def test_turnover_is_half_the_traded_weight_from_the_drifted_portfolio(backtests, sample):
+    backtest = backtests["agg-plus-baseline"]
+    before, built = backtest.rebalances[60], backtest.rebalances[61]
+    held = sample.prices.loc[before.date : built.date, before.weights.index].iloc[[0, -1]]
+    drifted = before.weights * (held.iloc[1] / held.iloc[0])
+    drifted /= drifted.sum()
+    traded = built.weights.sub(drifted, fill_value=0).abs().sum() / 2
+    assert built.turnover == pytest.approx(traded, rel=1e-12)
+    assert backtest.rebalances[0].turnover == pytest.approx(0.5)  # built from cash
+    later = [r.turnover for r in backtest.rebalances[1:]]
+    assert backtest.annual_turnover == pytest.approx(12 * np.mean(later), rel=1e-12)
+
+
+def test_every_optimizer_model_trades_at_most_three_times_a_year(backtests):
+    for model_id, backtest in backtests.items():
+        if MODELS[model_id].algorithm == "optimizer":
+            assert 0 < backtest.annual_turnover <= 3.0, (model_id, backtest.annual_turnover)
+
+
 def test_no_look_ahead_changing_the_future_leaves_the_past_bit_for_bit(
     small_backtests, small_sample
 ):

@@ -421,12 +421,6 @@ def test_degenerate_inputs_do_not_break_it(name, fraction):
         assert result.weights[np.argmax(mu)] == 0.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RuntimeError,
-    reason="optimizer bug: with a singular reduced Hessian the KKT solve returns a ~1e15 step "
-    "that a bound blocks at length 0; dropping that bound again cycles until RuntimeError",
-)
 def test_a_one_factor_covariance_does_not_break_it():
     # Rank 1: the volatility of w is |b'w|, and hedged portfolios have none.
     mu, b = np.array([0.07, 0.06, 0.03]), np.array([0.04, 0.02, -0.01])
@@ -435,11 +429,6 @@ def test_a_one_factor_covariance_does_not_break_it():
     assert result.status == "optimal"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="optimizer bug: with tied best returns the search brackets a jump in volatility at "
-    "lam ~ 1e-15, spends all MAX_SEARCH_STEPS and reports status 'optimal' below the target",
-)
 def test_tied_returns_within_target_are_not_reported_as_binding():
     # Both assets return 5%; a 70/30 hedge of them is far inside the 6.5% target, so the risk
     # constraint does not bind: any fully invested mix within the target is optimal.
@@ -511,6 +500,8 @@ BAD_INPUTS = [
     pytest.param({"previous_weights": [0.5, 0.5]}, "previous_weights", id="previous-wrong-shape"),
     pytest.param({"turnover_penalty": -0.1}, "turnover_penalty", id="negative-turnover"),
     pytest.param({"turnover_penalty": float("nan")}, "turnover_penalty", id="nan-turnover"),
+    pytest.param({"turnover_cost": -0.01}, "turnover_cost", id="negative-turnover-cost"),
+    pytest.param({"turnover_cost": float("inf")}, "turnover_cost", id="inf-turnover-cost"),
 ]
 
 

@@ -108,6 +108,14 @@ def test_generation_is_deterministic(sample):
     pd.testing.assert_frame_equal(again.securities, sample.securities, check_exact=True)
 
 
+def test_a_universe_of_any_size_is_deterministic_and_keeps_the_real_etfs(sample):
+    small = sample_data(etfs=150)
+    assert len(small.etfs) == 150
+    assert {"AGG", "HYG", "LQD"} <= set(small.etfs.index)
+    assert set(small.etfs["sector"]) == set(sample.etfs["sector"])
+    pd.testing.assert_frame_equal(small.prices, sample_data(etfs=150).prices)
+
+
 def test_agg_and_hyg_track_their_index_less_fees(sample):
     monthly = monthly_returns(sample.prices)[ITD_START:]
     for etf, index in (("AGG", "agg-index"), ("HYG", "high-yield")):
