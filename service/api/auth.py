@@ -21,8 +21,16 @@ from .audit import audit_buffer
 from .errors import Problem, fail
 from .extensions import get_redis, get_session
 from .limits import Quota, current_window
+from .metrics import count_cache_read, count_ledger_fallback
 
-SCOPES = ("models:read", "performance:read", "rebalances:write", "trades:write", "admin")
+SCOPES = (
+    "models:read",
+    "performance:read",
+    "rebalances:write",
+    "trades:write",
+    "admin",
+    "metrics:read",
+)
 BEARER = "Bearer "
 HANDED_OVER = "plusalpha.prefetched"
 """The WSGI environ key where the weights fast path leaves what it read from the cache for a
@@ -103,12 +111,15 @@ def cached_caller(
             read, g.prefetched = prefetch(get_redis(), digest, window, **view_kwargs)
     except RedisError:
         current_app.logger.warning("redis unavailable: checking API keys in the ledger")
+        count_cache_read("api_key", "error")
         return None, None
+    count_cache_read("api_key", "miss" if read.record is None else "hit")
     return (None if read.record is None else Caller(**read.record)), read.requests
 
 
 def ledger_caller(secret: str, window: Window) -> tuple[Caller | None, int | None]:
     """The key from the ledger, cached for the next requests, and its requests in ``window``."""
+    count_ledger_fallback("api_key")
     key = key_for_secret(get_session(), secret)
     if key is None:
         return None, None

@@ -1,9 +1,13 @@
-"""gunicorn's settings for the API: how long a request may take and how large its head may be.
+"""gunicorn's settings for the API: how long a request may take and how large its head may be,
+and the hooks of the metrics' multiprocess mode.
 
 Every way the service starts loads them (``--config python:service.api.gunicorn_conf``: the
 Procfile, ``scripts/run``, ``tests/live.py`` and the benchmarks); the command line still sets
 the address and the number of workers (``$PORT`` and ``$WEB_CONCURRENCY`` in the Procfile). The
 body's size is the app's to limit (``PLUSALPHA_MAX_BODY_BYTES``, answered 413).
+
+The hooks import what they need when they run: the master must not import ``prometheus_client``
+before ``on_starting`` has named the metrics folder, nor anything gunicorn would read as a setting.
 """
 
 timeout = 60
@@ -23,3 +27,19 @@ limit_request_line = 8190
 limit_request_fields = 100
 limit_request_field_size = 8190
 """Headers per request, and bytes per header: more or longer is refused with 431."""
+
+
+def on_starting(server):
+    """Empty the metrics folder and name it to prometheus-client (``PROMETHEUS_MULTIPROC_DIR``)
+    before any worker is forked, so that every worker counts in multiprocess mode and a scrape
+    starts from this server's figures only (see :mod:`service.api.metrics`)."""
+    from service.config import prepare_metrics_dir
+
+    server.log.info("metrics files in %s", prepare_metrics_dir())
+
+
+def child_exit(server, worker):
+    """A worker that exits leaves its counters to the sum, and its live gauges are dropped."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

@@ -66,6 +66,7 @@ SCOPE_OF = {
     ("post", "/v1/keys"): "admin",
     ("delete", "/v1/keys/{key_id}"): "admin",
     ("post", "/v1/keys/{key_id}/rotate"): "admin",
+    ("get", "/metrics"): "metrics:read",
 }
 """The scope each operation needs (None: no key), as the README's endpoint table says."""
 
