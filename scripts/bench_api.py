@@ -10,11 +10,12 @@ Both servers are gunicorn with the same number of sync workers on loopback, on t
 loaded by the same wrk command (same connections, threads, duration and Authorization header):
 
 * baseline: a bare Flask app whose one view returns one Redis value (the weights body);
-* api: the real app serving the weights, with the key check, the licence check and the audit
-  of the read included, on a SQLite ledger.
+* api: the real app serving the weights, with the key check, the licence check, the audit
+  of the read and its metrics included, on a SQLite ledger.
 
 The two alternate for ``--rounds`` rounds; the medians of requests per second and of the p50
-and p99 latencies are printed with the ratio api / baseline.
+and p99 latencies are printed with the ratio api / baseline. The ratio is with metrics on: at
+the end the API's ``GET /metrics`` must have counted every weights read wrk made.
 """
 
 from __future__ import annotations
@@ -35,6 +36,10 @@ import redis
 import requests
 
 ROOT = Path(__file__).resolve().parents[1]
+WEIGHTS_READS = (
+    'plusalpha_http_requests_total{method="GET",route="/v1/models/{model_id}/weights",status="200"}'
+)
+"""The series of ``GET /metrics`` that counts the weights reads answered."""
 
 MODEL = "agg-plus-baseline"
 BARE_KEY = "pa:bench:bare"
@@ -59,7 +64,7 @@ def seed(
     var_dir: str,
     redis_url: str,
     weights: dict[str, float] = WEIGHTS,
-    scopes: tuple[str, ...] = ("models:read",),
+    scopes: tuple[str, ...] = ("models:read", "metrics:read"),
 ) -> str:
     """Publish one version of MODEL and create a key with ``scopes``; the key's secret."""
     # Imported here: gunicorn imports this module for bare_app, which must stay bare.
@@ -122,7 +127,16 @@ def wrk(
     if re.search(r"Non-2xx or 3xx responses", out):
         sys.exit(f"wrk saw error responses from {url}:\n{out}")
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    return {"rps": rps, "p50": latency(out, "50%"), "p99": latency(out, "99%")}
+    sent = int(re.search(r"(\d+) requests in", out).group(1))
+    return {"rps": rps, "p50": latency(out, "50%"), "p99": latency(out, "99%"), "sent": sent}
+
+
+def weights_reads_counted(base: str, key: str) -> float:
+    """The weights reads that the API's ``GET /metrics`` counted."""
+    scraped = requests.get(f"{base}/metrics", headers={"Authorization": f"Bearer {key}"}, timeout=5)
+    scraped.raise_for_status()
+    line = next(line for line in scraped.text.splitlines() if line.startswith(WEIGHTS_READS))
+    return float(line.rsplit(" ", 1)[1])
 
 
 def latency(out: str, percentile: str) -> float:
@@ -153,16 +167,23 @@ def main() -> None:
         served = requests.get(api_url, headers={"Authorization": f"Bearer {key}"}, timeout=5)
         served.raise_for_status()
         redis.Redis.from_url(args.redis_url).set(BARE_KEY, served.content)
-        servers.append(start("bench_api:bare_app()", 8702, args.workers, env))
+        # A metrics folder of its own: each gunicorn empties its folder when it starts.
+        bare_env = {**env, "PLUSALPHA_METRICS_DIR": os.path.join(var_dir, "bare-metrics")}
+        servers.append(start("bench_api:bare_app()", 8702, args.workers, bare_env))
         for _ in range(args.rounds):
             for name, url in (("baseline", "http://127.0.0.1:8702/bare"), ("api", api_url)):
                 runs[name].append(wrk(url, key, args.seconds, args.connections))
+        counted = weights_reads_counted("http://127.0.0.1:8701", key)
     finally:
         for process in servers:
             process.terminate()
             process.wait(timeout=10)
         shutil.rmtree(var_dir, ignore_errors=True)
     report(runs, args)
+    sent = 1 + sum(run["sent"] for run in runs["api"])  # and the read that filled BARE_KEY
+    print(f"metrics on: GET /metrics counted {counted:.0f} weights reads of the {sent} sent")
+    if counted < sent:  # more is fine: wrk does not count the answers in flight as it stops
+        sys.exit("GET /metrics missed weights reads")
 
 
 def report(runs: dict[str, list[dict[str, float]]], args) -> None:
@@ -178,7 +199,8 @@ def report(runs: dict[str, list[dict[str, float]]], args) -> None:
     labels = {"baseline": "bare Flask, one Redis GET", "api": "GET /v1/models/{id}/weights"}
     for name, m in medians.items():
         print(f"{labels[name]:34} {m['rps']:9.0f} {m['p50']:8.2f} {m['p99']:8.2f}")
-    print(f"ratio api / baseline (req/s): {medians['api']['rps'] / medians['baseline']['rps']:.2f}")
+    ratio = medians["api"]["rps"] / medians["baseline"]["rps"]
+    print(f"ratio api / baseline (req/s), metrics on: {ratio:.3f}")
 
 
 if __name__ == "__main__":
