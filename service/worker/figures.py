@@ -6,9 +6,9 @@ not one of gunicorn's workers: it runs in a process of its own, maybe on another
 runs each job in a child process that exits after it. The files of ``prometheus-client``'s
 multiprocess mode would have to be in the API's folder, on the API's machine, and be wiped with
 it; the one thing the worker and the API always share is Redis. So the worker adds its figures
-to one hash, :data:`FIGURES_KEY`, in the transaction that ends a run or a job, and the API
-reads that hash, with the queue's length, when it is scraped (:mod:`service.api.scrape`). The
-hash is outside the cache's prefix, so ``plusalpha cache rebuild`` keeps it.
+to one hash, :data:`FIGURES_KEY`, in one transaction at the end of each run and each job, and
+the API reads that hash, with the queue's length, when it is scraped (:mod:`service.api.scrape`).
+The hash is outside the cache's prefix, so ``plusalpha cache rebuild`` keeps it.
 
 Fields: ``last_success`` (Unix time), ``versions_published``, and per job (the name of its
 function) ``job:{name}:count``, ``:sum`` (seconds), ``:failures`` and ``:le:{bound}``, the jobs
