@@ -188,8 +188,9 @@ def main() -> None:
         serve("bench_api:bare_app()", 8702)
         if args.reference:
             serve("service.app:create_app()", 8703, args.reference.resolve())
-        for _ in range(args.rounds):
-            for name, url in urls.items():
+        for number in range(args.rounds):
+            order = list(urls.items())
+            for name, url in order if number % 2 == 0 else reversed(order):  # no one always first
                 runs[name].append(wrk(url, key, args.seconds, args.connections))
         counted = weights_reads_counted("http://127.0.0.1:8701", key)
     finally:
