@@ -8,6 +8,7 @@ with a message naming it, rather than serving with a limit nobody chose.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping, MutableMapping
 
 # name -> (Flask config key, default, meaning)
@@ -59,6 +60,8 @@ MULTIPROCESS_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 """prometheus_client's own variable: set (by :func:`prepare_metrics_dir`, in gunicorn's master)
 before it is first imported, it puts the library in multiprocess mode, every process writing its
 figures to files in that folder. Operators set ``PLUSALPHA_METRICS_DIR`` instead."""
+METRICS_FILE = re.compile(r"(counter|histogram|summary|gauge_[a-z]+)_\d+\.db")
+"""The names of prometheus_client's files: a kind of metric and the writing process's id."""
 
 
 def settings_from_env(environ: Mapping[str, str] | None = None) -> dict:
@@ -91,14 +94,15 @@ def prepare_metrics_dir(environ: MutableMapping[str, str] | None = None) -> str:
     """Empty the metrics folder of the environment's settings (creating it when missing) and
     name it in ``PROMETHEUS_MULTIPROC_DIR``, for the processes forked after this; the folder.
 
-    Only the library's files (``*.db``) are removed, never the folder itself: a folder named by
-    mistake (the var dir, say) loses nothing else.
+    Only the library's files (:data:`METRICS_FILE`) are removed, never the folder itself: a
+    folder named by mistake (the var dir, with the embedded Redis's ``redis.db``) loses nothing
+    else.
     """
     environ = os.environ if environ is None else environ
     folder = metrics_dir(settings_from_env(environ))
     os.makedirs(folder, exist_ok=True)
     for name in os.listdir(folder):
-        if name.endswith(".db"):
+        if METRICS_FILE.fullmatch(name):
             os.remove(os.path.join(folder, name))
     environ[MULTIPROCESS_VARIABLE] = folder
     return folder

@@ -262,6 +262,7 @@ def test_under_gunicorn_the_workers_figures_add_up(tmp_path, private_redis):  # 
     folder.mkdir()
     stale_figures(folder)
     assert weights_reads_per_file(folder) == [1000]
+    (folder / "redis.db").write_text("not prometheus-client's: kept")
     environ = {
         "PLUSALPHA_VAR_DIR": str(tmp_path / "var"),
         "REDIS_URL": private_redis.url,
@@ -285,6 +286,7 @@ def test_under_gunicorn_the_workers_figures_add_up(tmp_path, private_redis):  # 
 
     with serve(environ, workers=2) as base:
         assert Scrape(get(base, "/metrics", scraper).text).weights_reads() == 0  # wiped
+        assert (folder / "redis.db").read_text() == "not prometheus-client's: kept"
         with ThreadPoolExecutor(CLIENTS) as pool:
             list(pool.map(lambda _: get(base, WEIGHTS, reader), range(READS)))
         for _ in range(4):  # whichever worker answers, it adds up every worker's figures
