@@ -4,17 +4,23 @@ Run from the project's root, with ``wrk`` installed (``apt-get install wrk``) an
 server (default the machine's, database 11)::
 
     .venv/bin/python scripts/bench_api.py [--workers N] [--seconds S] [--rounds R]
-                                          [--connections C] [--redis-url URL]
+                                          [--connections C] [--redis-url URL] [--reference DIR]
 
 Both servers are gunicorn with the same number of sync workers on loopback, on the same Redis,
 loaded by the same wrk command (same connections, threads, duration and Authorization header):
 
 * baseline: a bare Flask app whose one view returns one Redis value (the weights body);
-* api: the real app serving the weights, with the key check, the licence check and the audit
-  of the read included, on a SQLite ledger.
+* api: the real app serving the weights, with the key check, the licence check, the audit
+  of the read and its metrics included, on a SQLite ledger.
 
 The two alternate for ``--rounds`` rounds; the medians of requests per second and of the p50
-and p99 latencies are printed with the ratio api / baseline.
+and p99 latencies are printed with the ratio api / baseline. The ratio is with metrics on: at
+the end the API's ``GET /metrics`` must have counted every weights read wrk made.
+
+``--reference DIR``: another copy of the project (``git archive REF | tar -x -C DIR``) serves the
+weights too, on the same ledger and Redis, in the same rounds: its ratio and the median of the
+rounds' api / reference ratios say what a change costs the read, even on a busy machine where
+two runs' ratios differ more than that.
 """
 
 from __future__ import annotations
@@ -35,6 +41,10 @@ import redis
 import requests
 
 ROOT = Path(__file__).resolve().parents[1]
+WEIGHTS_READS = (
+    'plusalpha_http_requests_total{method="GET",route="/v1/models/{model_id}/weights",status="200"}'
+)
+"""The series of ``GET /metrics`` that counts the weights reads answered."""
 
 MODEL = "agg-plus-baseline"
 BARE_KEY = "pa:bench:bare"
@@ -59,7 +69,7 @@ def seed(
     var_dir: str,
     redis_url: str,
     weights: dict[str, float] = WEIGHTS,
-    scopes: tuple[str, ...] = ("models:read",),
+    scopes: tuple[str, ...] = ("models:read", "metrics:read"),
 ) -> str:
     """Publish one version of MODEL and create a key with ``scopes``; the key's secret."""
     # Imported here: gunicorn imports this module for bare_app, which must stay bare.
@@ -91,12 +101,15 @@ def seed(
     return secret
 
 
-def start(app: str, port: int, workers: int, env: dict) -> subprocess.Popen:
+def start(app: str, port: int, workers: int, env: dict, root: Path = ROOT) -> subprocess.Popen:
+    """gunicorn serving ``app`` from the project at ``root`` (its master's settings included)."""
     gunicorn = Path(sys.executable).with_name("gunicorn")
     command = [str(gunicorn), "--config", "python:service.api.gunicorn_conf"]
     command += ["--bind", f"127.0.0.1:{port}", "--workers", str(workers)]
-    command += ["--chdir", str(ROOT / "scripts"), "--pythonpath", str(ROOT), app]
-    process = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
+    command += ["--chdir", str(root / "scripts"), "--pythonpath", str(root), app]
+    # Started in ``root``: gunicorn puts its working directory first on the path before it
+    # reads --chdir, so the master's settings and the app come from ``root``, not the install.
+    process = subprocess.Popen(command, env=env, cwd=root, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -122,7 +135,16 @@ def wrk(
     if re.search(r"Non-2xx or 3xx responses", out):
         sys.exit(f"wrk saw error responses from {url}:\n{out}")
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    return {"rps": rps, "p50": latency(out, "50%"), "p99": latency(out, "99%")}
+    sent = int(re.search(r"(\d+) requests in", out).group(1))
+    return {"rps": rps, "p50": latency(out, "50%"), "p99": latency(out, "99%"), "sent": sent}
+
+
+def weights_reads_counted(base: str, key: str) -> float:
+    """The weights reads that the API's ``GET /metrics`` counted."""
+    scraped = requests.get(f"{base}/metrics", headers={"Authorization": f"Bearer {key}"}, timeout=5)
+    scraped.raise_for_status()
+    line = next(line for line in scraped.text.splitlines() if line.startswith(WEIGHTS_READS))
+    return float(line.rsplit(" ", 1)[1])
 
 
 def latency(out: str, percentile: str) -> float:
@@ -137,6 +159,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/11")
+    parser.add_argument("--reference", type=Path, help="another copy of the project to compare")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is missing: apt-get install wrk")
@@ -147,22 +170,39 @@ def main() -> None:
     env = {**os.environ, "PLUSALPHA_VAR_DIR": var_dir, "REDIS_URL": args.redis_url}
     env.pop("DATABASE_URL", None)
     servers = []
-    runs = {"baseline": [], "api": []}
+    urls = {"baseline": "http://127.0.0.1:8702/bare", "api": api_url}
+    if args.reference:
+        urls["reference"] = api_url.replace(":8701", ":8703")
+    runs = {name: [] for name in urls}
+
+    def serve(app: str, port: int, root: Path = ROOT) -> None:
+        # A metrics folder each: a gunicorn empties its folder when it starts.
+        own = {**env, "PLUSALPHA_METRICS_DIR": os.path.join(var_dir, f"metrics-{port}")}
+        servers.append(start(app, port, args.workers, own, root))
+
     try:
-        servers.append(start("service.app:create_app()", 8701, args.workers, env))
+        serve("service.app:create_app()", 8701)
         served = requests.get(api_url, headers={"Authorization": f"Bearer {key}"}, timeout=5)
         served.raise_for_status()
         redis.Redis.from_url(args.redis_url).set(BARE_KEY, served.content)
-        servers.append(start("bench_api:bare_app()", 8702, args.workers, env))
-        for _ in range(args.rounds):
-            for name, url in (("baseline", "http://127.0.0.1:8702/bare"), ("api", api_url)):
+        serve("bench_api:bare_app()", 8702)
+        if args.reference:
+            serve("service.app:create_app()", 8703, args.reference.resolve())
+        for number in range(args.rounds):
+            order = list(urls.items())
+            for name, url in order if number % 2 == 0 else reversed(order):  # no one always first
                 runs[name].append(wrk(url, key, args.seconds, args.connections))
+        counted = weights_reads_counted("http://127.0.0.1:8701", key)
     finally:
         for process in servers:
             process.terminate()
             process.wait(timeout=10)
         shutil.rmtree(var_dir, ignore_errors=True)
     report(runs, args)
+    sent = 1 + sum(run["sent"] for run in runs["api"])  # and the read that filled BARE_KEY
+    print(f"metrics on: GET /metrics counted {counted:.0f} weights reads of the {sent} sent")
+    if counted < sent:  # more is fine: wrk does not count the answers in flight as it stops
+        sys.exit("GET /metrics missed weights reads")
 
 
 def report(runs: dict[str, list[dict[str, float]]], args) -> None:
@@ -175,10 +215,22 @@ def report(runs: dict[str, list[dict[str, float]]], args) -> None:
         for name, results in runs.items()
     }
     print(f"{'':34} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}")
-    labels = {"baseline": "bare Flask, one Redis GET", "api": "GET /v1/models/{id}/weights"}
+    labels = {
+        "baseline": "bare Flask, one Redis GET",
+        "api": "GET /v1/models/{id}/weights",
+        "reference": "the same, --reference's code",
+    }
     for name, m in medians.items():
         print(f"{labels[name]:34} {m['rps']:9.0f} {m['p50']:8.2f} {m['p99']:8.2f}")
-    print(f"ratio api / baseline (req/s): {medians['api']['rps'] / medians['baseline']['rps']:.2f}")
+    ratio = medians["api"]["rps"] / medians["baseline"]["rps"]
+    print(f"ratio api / baseline (req/s), metrics on: {ratio:.3f}")
+    if "reference" in runs:
+        theirs = medians["reference"]["rps"] / medians["baseline"]["rps"]
+        paired = statistics.median(
+            a["rps"] / r["rps"] for a, r in zip(runs["api"], runs["reference"], strict=True)
+        )
+        print(f"ratio reference / baseline (req/s): {theirs:.3f}")
+        print(f"api / reference, median of the rounds' ratios: {paired:.3f}")
 
 
 if __name__ == "__main__":

@@ -53,7 +53,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     if test_config:
         app.config.update(test_config)
 
-    from .api import audit, errors, extensions, limits, log_filters, v1
+    from .api import audit, errors, extensions, limits, log_filters, metrics, scrape, v1
     from .api.fast_path import WeightsFastPath
     from .cache import make_redis
     from .cli import COMMANDS
@@ -68,7 +68,10 @@ def create_app(test_config: dict | None = None) -> Flask:
         app, open_sessions, lambda: make_redis(app.config["REDIS_URL"], app.config["VAR_DIR"])
     )
     audit.init_app(app, app.extensions[extensions.LEDGER].get)
-    v1.register(PlusAlphaApi(app))
+    metrics.init_app(app)
+    api = PlusAlphaApi(app)
+    v1.register(api)
+    api.register_blueprint(scrape.blp)
     app.wsgi_app = WeightsFastPath(app, app.wsgi_app)
     app.add_url_rule(
         f"{DOCS_ASSETS}<path:filename>",

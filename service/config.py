@@ -9,7 +9,8 @@ nobody chose.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, MutableMapping
 
 # name -> (Flask config key, default, meaning)
 VARIABLES = {
@@ -48,7 +49,20 @@ VARIABLES = {
         60,
         "The rate-limit window, in seconds (fixed windows, aligned on the clock).",
     ),
+    "PLUSALPHA_METRICS_DIR": (
+        "METRICS_DIR",
+        None,
+        "Where gunicorn's workers keep their metrics files (emptied when gunicorn starts); "
+        "PLUSALPHA_VAR_DIR/metrics when unset.",
+    ),
 }
+
+MULTIPROCESS_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+"""prometheus_client's own variable: set (by :func:`prepare_metrics_dir`, in gunicorn's master)
+before it is first imported, it puts the library in multiprocess mode, every process writing its
+figures to files in that folder. Operators set ``PLUSALPHA_METRICS_DIR`` instead."""
+METRICS_FILE = re.compile(r"(counter|histogram|summary|gauge_[a-z]+)_\d+\.db")
+"""The names of prometheus_client's files: a kind of metric and the writing process's id."""
 
 
 def settings_from_env(environ: Mapping[str, str] | None = None) -> dict:
@@ -70,6 +84,35 @@ def positive_int(name: str, value: str | int) -> int:
     if number < 1:
         raise ValueError(f"{name} must be a positive integer, not {value!r}")
     return number
+
+
+def metrics_dir(settings: Mapping[str, str | None]) -> str:
+    """The folder of the metrics files: PLUSALPHA_METRICS_DIR, else ``metrics`` in the var dir."""
+    return os.path.abspath(settings["METRICS_DIR"] or os.path.join(settings["VAR_DIR"], "metrics"))
+
+
+def prepare_metrics_dir(environ: MutableMapping[str, str] | None = None) -> str:
+    """Empty the metrics folder of the environment's settings (creating it when missing) and
+    name it in ``PROMETHEUS_MULTIPROC_DIR``, for the processes forked after this; the folder.
+
+    Only the library's files (:data:`METRICS_FILE`) are removed, never the folder itself: a
+    folder named by mistake (the var dir, with the embedded Redis's ``redis.db``) loses nothing
+    else.
+    """
+    environ = os.environ if environ is None else environ
+    folder = metrics_dir(settings_from_env(environ))
+    os.makedirs(folder, exist_ok=True)
+    for name in os.listdir(folder):
+        if METRICS_FILE.fullmatch(name):
+            os.remove(os.path.join(folder, name))
+    environ[MULTIPROCESS_VARIABLE] = folder
+    return folder
+
+
+def multiprocess_metrics_dir() -> str | None:
+    """The folder of this process's metrics files when in multiprocess mode (under gunicorn),
+    else None: a process on its own keeps its figures in memory."""
+    return os.environ.get(MULTIPROCESS_VARIABLE)
 
 
 def ledger_url(settings: Mapping[str, str | None]) -> str:

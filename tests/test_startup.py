@@ -44,10 +44,11 @@ def test_the_cli_lists_its_commands_without_creating_the_app():
     assert "sqlalchemy" not in loaded
 
 
-def test_gunicorn_workers_are_forked_with_the_engine_imported():
+def test_gunicorn_workers_are_forked_with_the_engine_imported(tmp_path):
     loaded = modules_loaded_by(
+        "import logging, os, types\n"
+        f"os.environ.update(PLUSALPHA_VAR_DIR={str(tmp_path)!r}, REDIS_URL='redis://127.0.0.1:1/0')\n"
         "from service.api import gunicorn_conf\n"
-        "import os; os.environ['REDIS_URL'] = 'redis://127.0.0.1:1/0'\n"
-        "gunicorn_conf.on_starting(None)"
+        "gunicorn_conf.on_starting(types.SimpleNamespace(log=logging.getLogger()))"
     )
     assert {"pandas", "service.engine.trades", "service.worker.jobs"} <= loaded

@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from flask import current_app
 
 from ..ledger import add_audit_events, touch_keys
+from .metrics import AUDIT_FLUSH_FAILURES
 
 FLUSH_INTERVAL_SECONDS = 1.0
 FLUSH_ROWS = 500
@@ -124,6 +125,7 @@ def flush_buffers() -> None:
         try:
             buffer.flush()
         except Exception:
+            AUDIT_FLUSH_FAILURES.inc()
             log.exception("audit events not written yet; kept for the next flush")
 
 

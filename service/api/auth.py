@@ -21,6 +21,7 @@ from .audit import audit_buffer
 from .errors import Problem, fail
 from .extensions import get_redis, get_session
 from .limits import Quota, current_window
+from .metrics import count_cache_read, count_ledger_fallback
 from .scopes import SCOPES
 
 BEARER = "Bearer "
@@ -103,12 +104,15 @@ def cached_caller(
             read, g.prefetched = prefetch(get_redis(), digest, window, **view_kwargs)
     except RedisError:
         current_app.logger.warning("redis unavailable: checking API keys in the ledger")
+        count_cache_read("api_key", "error")
         return None, None
+    count_cache_read("api_key", "miss" if read.record is None else "hit")
     return (None if read.record is None else Caller(**read.record)), read.requests
 
 
 def ledger_caller(secret: str, window: Window) -> tuple[Caller | None, int | None]:
     """The key from the ledger, cached for the next requests, and its requests in ``window``."""
+    count_ledger_fallback("api_key")
     key = key_for_secret(get_session(), secret)
     if key is None:
         return None, None

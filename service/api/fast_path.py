@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from time import perf_counter
 
 from redis.exceptions import RedisError
 from werkzeug.utils import get_content_type
@@ -13,6 +14,7 @@ from .auth import HANDED_OVER, Caller, bearer_secret
 from .conditional import etag_of
 from .extensions import REDIS
 from .limits import Quota, current_window
+from .metrics import STARTED, fast_path_counter, route_of
 from .v1.models import READ_SCOPE, read_key_and_weights
 
 WEIGHTS_PATH = re.compile(r"/v1/models/([^/]+)/weights")
@@ -31,17 +33,21 @@ class WeightsFastPath:
     Why: Flask's routing, request context and response object cost the weights read about a
     third of its time in the process, more than all the checks; platforms poll this route.
     A change to the view's checks, audit or headers is a change here too:
-    ``tests/api/test_fast_path.py`` compares the two answers.
+    ``tests/api/test_fast_path.py`` compares the two answers. A read answered here is counted
+    here (:mod:`service.api.metrics`), with the view's route template.
     """
 
     def __init__(self, app, wsgi_app):
         self.app = app
         self.wsgi_app = wsgi_app
+        (rule,) = app.url_map.iter_rules("models.weights")
+        self.count = fast_path_counter(route_of(rule))
 
     def __call__(self, environ, start_response):
         path = WEIGHTS_PATH.fullmatch(environ.get("PATH_INFO", ""))
         if path is None or environ["REQUEST_METHOD"] != "GET" or environ.get("QUERY_STRING"):
             return self.wsgi_app(environ, start_response)
+        environ[STARTED] = started = perf_counter()
         try:
             answer = self.answer(environ, path.group(1))
         except RedisError:  # the view falls back to the ledger
@@ -53,6 +59,7 @@ class WeightsFastPath:
             return self.wsgi_app(environ, start_response)
         headers, body = answer
         start_response("200 OK", headers)
+        self.count(perf_counter() - started)
         return [body]
 
     def answer(self, environ, model_id: str) -> tuple[list, bytes] | None:

@@ -1,9 +1,13 @@
-"""gunicorn's settings for the API: how long a request may take and how large its head may be.
+"""gunicorn's settings for the API: how long a request may take and how large its head may be,
+and the hooks of the metrics' multiprocess mode.
 
 Every way the service starts loads them (``--config python:service.api.gunicorn_conf``: the
 Procfile, ``scripts/run``, ``tests/live.py`` and the benchmarks); the command line still sets
 the address and the number of workers (``$PORT`` and ``$WEB_CONCURRENCY`` in the Procfile). The
 body's size is the app's to limit (``PLUSALPHA_MAX_BODY_BYTES``, answered 413).
+
+The hooks import what they need when they run: the master must not import ``prometheus_client``
+before ``on_starting`` has named the metrics folder, nor anything gunicorn would read as a setting.
 """
 
 from service.cache.embedded import ensure_server
@@ -28,8 +32,12 @@ limit_request_field_size = 8190
 """Headers per request, and bytes per header: more or longer is refused with 431."""
 
 
-def on_starting(_server) -> None:
-    """Before any worker starts: import the engine, and start the embedded Redis.
+def on_starting(server) -> None:
+    """Before any worker is forked: the metrics folder, the engine and the embedded Redis.
+
+    The metrics folder is emptied and named to prometheus-client (``PROMETHEUS_MULTIPROC_DIR``)
+    first, so that every worker counts in multiprocess mode and a scrape starts from this
+    server's figures only (see :mod:`service.api.metrics`).
 
     The app imports the engine (pandas, numpy, scipy: seconds) only where a request needs it,
     so that the CLI starts at once; imported here, in the master, every worker is forked with it
@@ -39,9 +47,19 @@ def on_starting(_server) -> None:
     var dir (``scripts/run`` starts it first): every worker then shares it, and the master stops
     the one it started when it exits.
     """
+    from service.config import prepare_metrics_dir
+
+    server.log.info("metrics files in %s", prepare_metrics_dir())
     import service.engine.trades  # noqa: F401
     import service.worker.jobs  # noqa: F401
 
     settings = settings_from_env()
     if settings["REDIS_URL"] is None:
         ensure_server(settings["VAR_DIR"])
+
+
+def child_exit(server, worker):
+    """A worker that exits leaves its counters to the sum, and its live gauges are dropped."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

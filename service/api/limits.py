@@ -32,6 +32,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..cache import Window
 from .errors import Problem, problem_response
+from .metrics import RATE_LIMITED
 
 
 def current_window(seconds: int, now: float | None = None) -> Window:
@@ -69,6 +70,7 @@ class Quota:
     def enforce(self) -> None:
         """Raise the 429 when this request is over the limit."""
         if self.exceeded:
+            RATE_LIMITED.inc()
             raise Problem(
                 429,
                 f"this API key may make {self.limit} requests per rate-limit window; "

@@ -4,4 +4,11 @@ A module of its own, importing nothing, so that the CLI can offer them (``plusal
 create --scope``) without loading the HTTP layer.
 """
 
-SCOPES = ("models:read", "performance:read", "rebalances:write", "trades:write", "admin")
+SCOPES = (
+    "models:read",
+    "performance:read",
+    "rebalances:write",
+    "trades:write",
+    "admin",
+    "metrics:read",
+)

@@ -47,11 +47,13 @@ def worker_command(once: bool) -> None:
         for model_id, versions in added.items():
             click.echo(f"{model_id}: {len(versions)} new version(s)")
         return
-    from rq import Queue, Worker
+    from rq import Queue
+
+    from ..worker.figures import MeasuredWorker
 
     queue = Queue(QUEUE, connection=h.redis)
     queue.enqueue(scheduled_run)
-    Worker([queue], connection=h.redis).work(with_scheduler=True)
+    MeasuredWorker([queue], connection=h.redis).work(with_scheduler=True)
 
 
 @cache_cli.command("rebuild")

@@ -36,6 +36,7 @@ from ..ledger import (
     worker_as_of_dates,
 )
 from ..publishing import publish_definitions, republish, securities_catalog
+from .figures import record_run
 from .handles import PERFORMANCE_DOCUMENT, QUEUE, Handles, handles, model_performance_document
 
 IDENTITY_COLUMNS = ("model_id", "name", "group")
@@ -50,14 +51,17 @@ def effective_date(as_of: pd.Timestamp) -> datetime:
 def run_due(h: Handles, model_ids=None, progress: bool = False) -> dict[str, list[int]]:
     """Backtest the models, add the months the ledger lacks, publish them; new versions.
 
-    When nothing is due (see :func:`up_to_date`) no backtest runs.
+    When nothing is due (see :func:`up_to_date`) no backtest runs. A run that ends adds itself
+    to the worker's figures (:mod:`service.worker.figures`).
     """
     ids = list(model_ids or MODELS)
     data = data_or_sample(h.data_dir)
+    published = 0
     if up_to_date(h, data, ids):
         with h.sessions() as session:
             for model_id in sorted(ids):
-                publish_missing(h, session, model_id)
+                published += publish_missing(h, session, model_id)
+        record_run(h.redis, published)
         return {model_id: [] for model_id in sorted(ids)}
     backtests = run_backtests(data, ids, progress=progress)
     added: dict[str, list[int]] = {}
@@ -67,9 +71,10 @@ def run_due(h: Handles, model_ids=None, progress: bool = False) -> dict[str, lis
         for model_id in sorted(ids):
             rows = record_backtest(session, model_id, backtests[model_id])
             session.commit()
-            publish_missing(h, session, model_id)
+            published += publish_missing(h, session, model_id)
             added[model_id] = [row.version for row in rows]
     publish_performance(h.redis, data, backtests)
+    record_run(h.redis, published)
     return added
 
 

@@ -106,7 +106,7 @@ def test_a_platform_key_is_refused_the_push_and_every_admin_operation(client, ma
     firm_only = {
         op: scope for op, scope in SCOPE_OF.items() if scope not in (None, *PLATFORM_SCOPES)
     }
-    assert set(firm_only.values()) == {"rebalances:write", "admin"}
+    assert set(firm_only.values()) == {"rebalances:write", "admin", "metrics:read"}
     assert ("post", "/v1/models/{model_id}/rebalances") in firm_only
     for (method, path), scope in firm_only.items():
         headers = {**key, **{name: make() for name, make in HEADERS.items()}}

@@ -551,6 +551,7 @@ ENDPOINTS = [
     ("GET", "/v1/keys", "admin"),
     ("POST", "/v1/keys", "admin"),
     ("DELETE", "/v1/keys/key_0000000000000000", "admin"),
+    ("GET", "/metrics", "metrics:read"),
 ]
 ENDPOINT_IDS = [f"{method} {path}" for method, path, _ in ENDPOINTS]
 

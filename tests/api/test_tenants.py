@@ -67,6 +67,7 @@ SCOPE_OF = {
     ("post", "/v1/keys"): "admin",
     ("delete", "/v1/keys/{key_id}"): "admin",
     ("post", "/v1/keys/{key_id}/rotate"): "admin",
+    ("get", "/metrics"): "metrics:read",
 }
 """The scope each operation needs (None: no key), as the endpoint table of docs/api.md says."""
 

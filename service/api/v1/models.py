@@ -33,6 +33,7 @@ from ..blueprint import Blueprint, load_query
 from ..conditional import conditional
 from ..errors import fail
 from ..extensions import get_redis, get_session
+from ..metrics import count_cache_read, count_ledger_fallback
 
 blp = Blueprint("models", __name__, url_prefix="/v1/models", description="Model portfolios")
 WEIGHTS_QUERY = WeightsQuerySchema()
@@ -155,6 +156,8 @@ def weights(model_id: str):
         except NotAcceptable as error:
             licensed_definition(model_id)
             fail(406, str(error), field="Accept", location="headers")
+    else:
+        count_cache_read("weights", "miss" if read.found is None else "hit")
     version, body = read.found or ledger_weights(model_id, read.on, read.fmt.name)
     audit_buffer().record_read(current_key().id, model_id, version)
     return Response(body, mimetype=read.fmt.media_type, headers={"Vary": "Accept"})
@@ -166,6 +169,7 @@ def ledger_weights(model_id: str, on: date, fmt: str) -> tuple[int, bytes]:
     The cache lacked a version the ledger has (it was flushed or lost), so the model's versions
     are published to it again.
     """
+    count_ledger_fallback("weights")
     definition = licensed_definition(model_id)
     session = get_session()
     rebalance = latest_rebalance(session, model_id, on)
