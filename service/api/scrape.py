@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from flask import Response
+from flask import Response, current_app
 from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, CollectorRegistry, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -32,7 +32,7 @@ from ..worker.handles import QUEUE
 from .auth import require
 from .blueprint import Blueprint
 from .extensions import get_redis
-from .metrics import MULTIPROCESS_DIR, REGISTRY
+from .metrics import MULTIPROCESS_DIR, REGISTRY, route_of, with_fast_path
 from .v1.health import components_up
 
 blp = Blueprint("metrics", __name__, url_prefix="/metrics", description="Figures for Prometheus")
@@ -48,11 +48,10 @@ blp = Blueprint("metrics", __name__, url_prefix="/metrics", description="Figures
 )
 def metrics():
     """The service's figures, for Prometheus"""
+    counted = MultiProcessCollector(None, MULTIPROCESS_DIR) if MULTIPROCESS_DIR else REGISTRY
+    (weights,) = current_app.url_map.iter_rules("models.weights")
     registry = CollectorRegistry()
-    if MULTIPROCESS_DIR is None:
-        registry.register(Ready(REGISTRY.collect()))
-    else:
-        MultiProcessCollector(registry, MULTIPROCESS_DIR)
+    registry.register(Ready(with_fast_path(list(counted.collect()), route_of(weights))))
     registry.register(Ready(scrape_time_families()))
     return Response(generate_latest(registry), content_type=CONTENT_TYPE_PLAIN_0_0_4)
 

@@ -30,6 +30,7 @@ from sqlalchemy import text
 
 from service.api.audit import flush_buffers
 from service.api.extensions import LEDGER, get_redis, get_session
+from service.api.metrics import with_fast_path
 from service.app import create_app
 from service.cache import flush_all
 from service.config import MULTIPROCESS_VARIABLE, settings_from_env
@@ -71,6 +72,16 @@ class Scrape:
 
     def __init__(self, body: str) -> None:
         self.families = {f.name: f for f in text_string_to_metric_families(body)}
+        self.index()
+
+    @classmethod
+    def of(cls, families) -> Scrape:
+        scrape = cls.__new__(cls)
+        scrape.families = {f.name: f for f in families}
+        scrape.index()
+        return scrape
+
+    def index(self) -> None:
         self.samples = {
             (s.name, frozenset(s.labels.items())): s.value
             for family in self.families.values()
@@ -245,16 +256,14 @@ def stale_figures(folder: Path) -> None:
 
 
 def weights_reads_per_file(folder: Path) -> list[float]:
-    """The weights reads each process's counter file holds (one file per gunicorn worker)."""
+    """The weights reads each process's files hold (one process per gunicorn worker), shown as
+    a scrape shows them."""
+    pids = sorted({path.stem.rsplit("_", 1)[1] for path in folder.glob("*_*.db")})
     counts = []
-    for path in sorted(folder.glob("counter_*.db")):
-        for family in MultiProcessCollector.merge([str(path)]):
-            counts += [
-                s.value
-                for s in family.samples
-                if s.name == "plusalpha_http_requests_total"
-                and s.labels == {"method": "GET", "route": ROUTE, "status": "200"}
-            ]
+    for pid in pids:
+        files = [str(path) for path in folder.glob(f"*_{pid}.db")]
+        families = with_fast_path(list(MultiProcessCollector.merge(files)), ROUTE)
+        counts.append(Scrape.of(families).weights_reads())
     return counts
 
 
@@ -286,8 +295,9 @@ def test_under_gunicorn_the_workers_figures_add_up(tmp_path, private_redis):  # 
         return response
 
     with serve(environ, workers=2) as base:
-        assert Scrape(get(base, "/metrics", scraper).text).weights_reads() == 0  # wiped
         assert (folder / "redis.db").read_text() == "not prometheus-client's: kept"
+        (folder / "redis.db").unlink()  # a scrape reads every .db file of the folder
+        assert Scrape(get(base, "/metrics", scraper).text).weights_reads() == 0  # wiped
         with ThreadPoolExecutor(CLIENTS) as pool:
             list(pool.map(lambda _: get(base, WEIGHTS, reader), range(READS)))
         for _ in range(4):  # whichever worker answers, it adds up every worker's figures
