@@ -47,7 +47,34 @@ VARIABLES = {
         60,
         "The rate-limit window, in seconds (fixed windows, aligned on the clock).",
     ),
+    "PLUSALPHA_PUBLIC_MODELS": (
+        "PUBLIC_MODELS",
+        None,
+        "The models of the public site: all, none or a comma list of model ids; all on the "
+        "sample data, none when PLUSALPHA_DATA_DIR is set.",
+    ),
+    "PLUSALPHA_FRAME_ANCESTORS": (
+        "FRAME_ANCESTORS",
+        None,
+        "Origins that may frame the pages (space or comma separated); none when unset.",
+    ),
+    "PLUSALPHA_PUBLIC_MAX_AGE": (
+        "PUBLIC_MAX_AGE",
+        300,
+        "Seconds browsers and proxies may keep a public page (Cache-Control max-age).",
+    ),
 }
+
+
+def public_models(settings: Mapping) -> frozenset[str] | None:
+    """The model ids the public site shows (None: all), from PUBLIC_MODELS and DATA_DIR."""
+    value = settings.get("PUBLIC_MODELS") or ("none" if settings.get("DATA_DIR") else "all")
+    value = value.strip().lower()
+    if value == "all":
+        return None
+    if value == "none":
+        return frozenset()
+    return frozenset(part.strip() for part in value.split(",") if part.strip())
 
 
 def settings_from_env(environ: Mapping[str, str] | None = None) -> dict:
