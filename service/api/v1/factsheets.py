@@ -15,8 +15,8 @@ from flask.views import MethodView
 from schemas.factsheets import FactsheetQuerySchema
 
 from ...cache import Window, read_api_key
-from ...cache.store import read_api_key_and
 from ...cache.keys import document_key
+from ...cache.store import read_api_key_and
 from ...engine.models import MODELS
 from ...factsheets import FORMATS, document_name, figures_from_rows, market_data, render
 from ...worker.jobs import PERFORMANCE_DOCUMENT, model_performance_document
