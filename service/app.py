@@ -56,7 +56,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from .api import audit, errors, extensions, limits, log_filters, site, v1
     from .api.fast_path import WeightsFastPath
     from .cache import make_redis
-    from .cli import engine, operations
+    from .cli import engine, factsheet, operations
     from .ledger import make_engine, session_factory, upgrade
 
     def open_sessions():
@@ -81,4 +81,5 @@ def create_app(test_config: dict | None = None) -> Flask:
     log_filters.init_app(app)
     engine.init_app(app)
     operations.init_app(app)
+    factsheet.init_app(app)
     return app

@@ -27,11 +27,15 @@ from .pages import page
 from .v1.performance import PASSIVE, cached_body
 
 bp = Blueprint("site", __name__)
-SHOWN = "plusalpha.public_models"
+
+
+def shown_models() -> frozenset[str] | None:
+    """The models the site shows (None: all), by the app's settings."""
+    return public_models(current_app.config)
 
 
 def shown(model_id: str) -> bool:
-    models = current_app.extensions[SHOWN]
+    models = shown_models()
     return model_id in MODELS and (models is None or model_id in models)
 
 
@@ -51,8 +55,7 @@ def performance():
     latest_only()
     table = cached_body(PERFORMANCE_DOCUMENT)
     sample = json.loads(cached_body(HISTORY_DOCUMENT))["sample"]
-    models = current_app.extensions[SHOWN]
-    return page(performance_page(table, models, sample), "text/html", public=True)
+    return page(performance_page(table, shown_models(), sample), "text/html", public=True)
 
 
 @lru_cache(maxsize=16)
@@ -104,5 +107,4 @@ def init_app(app: Flask) -> None:
     unknown = sorted(models - set(MODELS)) if models else []
     if unknown:
         raise ValueError(f"PLUSALPHA_PUBLIC_MODELS names no model {', '.join(unknown)}")
-    app.extensions[SHOWN] = models
     app.register_blueprint(bp)

@@ -84,9 +84,9 @@ def render(figures: dict, fmt: str, variant: str = "site", as_of: str | None = N
 
 def render_drawn(figures, drawn, fmt: str, variant: str, as_of: str | None = None) -> bytes:
     if fmt == "pdf":
-        return pdf(factsheet_html(figures, drawn, None, standalone=True))
+        return pdf(factsheet_html(figures, drawn, None, standalone="print"))
     if variant == "file":
-        return factsheet_html(figures, drawn, None, standalone=True).encode("utf-8")
+        return factsheet_html(figures, drawn, None, standalone="file").encode("utf-8")
     return factsheet_html(figures, drawn, links(figures["model_id"], variant, as_of)).encode()
 
 

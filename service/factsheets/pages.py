@@ -17,7 +17,11 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from .text import dollars, month_name, number, percent, series_labels, year_label
 
 ASSETS = "/assets"
-ASSET_TYPES = {"factsheet.css": "text/css", "favicon.svg": "image/svg+xml"}
+ASSET_TYPES = {
+    "factsheet.css": "text/css",
+    "screen.css": "text/css",
+    "favicon.svg": "image/svg+xml",
+}
 GROUP_TITLES = {
     "model": "Active model portfolios (net returns)",
     "active_benchmark": "Active benchmark indices",
@@ -82,15 +86,20 @@ def asset(name: str) -> bytes:
     return resources.files("service.factsheets").joinpath("static", name).read_bytes()
 
 
-def stylesheet() -> str:
-    return asset("factsheet.css").decode("utf-8")
+def stylesheet(*names: str) -> str:
+    return "\n".join(asset(name).decode("utf-8") for name in names)
+
+
+STANDALONE = {"file": ("factsheet.css", "screen.css"), "print": ("factsheet.css",)}
+"""The stylesheets inlined in a page that stands alone: a file (for a browser), or the PDF's
+source (WeasyPrint reads no media feature: ``screen.css`` is for browsers only)."""
 
 
 def factsheet_html(
-    figures: dict, charts: dict[str, str], links: dict | None, standalone: bool = False
+    figures: dict, charts: dict[str, str], links: dict | None, standalone: str | None = None
 ) -> str:
     """The fact sheet page; ``links`` (``home``, ``pdf``) for the site's navigation, and
-    ``standalone`` for a page with its stylesheet inlined (a file, or the PDF's source)."""
+    ``standalone`` (``file`` or ``print``) for a page with its stylesheets inlined."""
     return (
         environment()
         .get_template("factsheet.html")
@@ -100,7 +109,7 @@ def factsheet_html(
             lines=series_labels(figures),
             links=links,
             sample=figures["sample"],
-            css=stylesheet() if standalone else None,
+            css=stylesheet(*STANDALONE[standalone]) if standalone else None,
             assets=ASSETS,
         )
     )

@@ -243,17 +243,28 @@ def publish_performance(r, data: MarketData, backtests: Mapping[str, Backtest]) 
     The table holds the models of ``backtests`` only: ``run_due`` for some models publishes a
     table of those (plus the passive benchmarks).
     """
+    bodies = performance_bodies(data, backtests)
+    store_documents(r, bodies)
+    return json.loads(bodies[PERFORMANCE_DOCUMENT])["as_of"]
+
+
+def performance_bodies(data: MarketData, backtests: Mapping[str, Backtest]) -> dict[str, bytes]:
+    """The bodies of the performance documents and of the fact sheets rendered from them."""
     documents = performance_documents(data, backtests)
     bodies = {
         name: json.dumps(document, allow_nan=False, separators=(",", ":")).encode("utf-8")
         for name, document in documents.items()
     }
     bodies.update(factsheet_bodies(data, backtests, documents[PERFORMANCE_DOCUMENT]))
+    return bodies
+
+
+def store_documents(r, bodies: Mapping[str, bytes]) -> None:
+    """Put the documents in the cache in one transaction."""
     pipe = r.pipeline(transaction=True)
     for name, body in bodies.items():
         put_document(pipe, name, body)
     pipe.execute()
-    return documents[PERFORMANCE_DOCUMENT]["as_of"]
 
 
 def rebuild_cache(h: Handles) -> int:
