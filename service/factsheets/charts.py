@@ -79,6 +79,15 @@ def presentation_attributes(style: str) -> str:
     return "".join(f' {key.strip()}="{escape(value.strip())}"' for key, value in pairs)
 
 
+def date_axis(ax) -> None:
+    """Month-end dates, a few ticks however long the history."""
+    from matplotlib import dates
+
+    locator = dates.AutoDateLocator(minticks=3, maxticks=8)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(dates.ConciseDateFormatter(locator, show_offset=False))
+
+
 def percent_axis(ax, decimals: int = 0) -> None:
     from matplotlib.ticker import PercentFormatter
 
@@ -105,6 +114,7 @@ def growth_chart(figures: dict) -> str:
         ax.yaxis.set_major_formatter(lambda v, _: f"${v:,.0f}")
         ax.legend(frameon=False, loc="lower left", bbox_to_anchor=(0, 1), ncols=3)
         ax.margins(x=0)
+        date_axis(ax)
 
     ends = "; ".join(f"{label} ${series[key][-1]:,.0f}" for key, label in lines)
     return draw(
@@ -168,6 +178,7 @@ def rolling_beta_chart(figures: dict) -> str:
         ax.plot(months, series["beta"], color=COLORS["model"], linewidth=1.3)
         ax.axhline(1.0, color=COLORS["agg"], linewidth=0.8, linestyle="--")
         ax.margins(x=0)
+        date_axis(ax)
 
     low, high = min(series["beta"]), max(series["beta"])
     spread = "" if beta_volatility is None else f", a standard deviation of {beta_volatility:.2f}"

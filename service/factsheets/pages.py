@@ -14,7 +14,15 @@ from importlib import resources
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from .text import dollars, month_name, number, percent, series_labels, year_label
+from .text import (
+    dollars,
+    month_abbr,
+    month_name,
+    number,
+    percent,
+    series_labels,
+    year_label,
+)
 
 ASSETS = "/assets"
 ASSET_TYPES = {
@@ -46,8 +54,8 @@ COLUMNS = (
     Column("five_year"),
     Column("itd"),
     Column("alpha_agg"),
-    Column("beta_agg", "number"),
-    Column("corr_agg", "number"),
+    Column("beta_agg", "number", 2),
+    Column("corr_agg", "number", 2),
     Column("bid_ask", "percent", 2),
 )
 """The newsletter's columns, at its rounding (percent to one decimal; beta and correlation to
@@ -73,6 +81,7 @@ def environment() -> Environment:
         dollars=dollars,
         number=number,
         month_name=month_name,
+        month_abbr=month_abbr,
         month_short=lambda month: f"{int(month[5:])}/{month[:4]}",
         year_label=year_label,
         figure=figure,

@@ -40,11 +40,16 @@ SECTOR_NAMES = {
 
 def percent(value: float | None, decimals: int = 1) -> str:
     """``0.2404`` as ``24.0%`` (the newsletter's one decimal); a dash when missing."""
-    return MISSING if value is None else f"{value:.{decimals}%}"
+    return MISSING if value is None else f"{unsigned_zero(value * 100, decimals):.{decimals}f}%"
 
 
 def number(value: float | None, decimals: int = 2) -> str:
-    return MISSING if value is None else f"{value:.{decimals}f}"
+    return MISSING if value is None else f"{unsigned_zero(value, decimals):.{decimals}f}"
+
+
+def unsigned_zero(value: float, decimals: int) -> float:
+    """``value``, or 0.0 when it rounds to zero: ``-0.0%`` reads as a loss that is not one."""
+    return 0.0 if round(value, decimals) == 0 else value
 
 
 def sector_name(sector: str) -> str:
@@ -55,6 +60,11 @@ def sector_name(sector: str) -> str:
 def month_name(month: str) -> str:
     """``2024-09`` as ``September 2024``."""
     return pd.Period(month, "M").strftime("%B %Y")
+
+
+def month_abbr(month: str) -> str:
+    """``2024-09`` as ``Sep 2024`` (the newsletter's column)."""
+    return pd.Period(month, "M").strftime("%b %Y")
 
 
 def year_label(year: dict) -> str:
