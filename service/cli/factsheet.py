@@ -63,7 +63,7 @@ def factsheet_command(model_id, fmt, as_of, output: Path | None, data_dir) -> No
     figures = figures_from_rows(cut, model_id, backtest.returns, holdings, rows, as_of)
     body = render(figures, fmt, "file")
     if output is None:
-        click.get_binary_stream("stdout").write(body)
+        click.echo(body, nl=False)
         return
     partial = output.with_name(output.name + ".partial")
     partial.write_bytes(body)

@@ -29,7 +29,7 @@ IDS = re.compile(r'(id="|url\(#|href="#)')
 SIZE = re.compile(r' width="[^"]*" height="[^"]*"')
 
 
-def draw(plot, name: str, title: str, description: str, height: float) -> str:
+def draw(plot, name: str, title: str, description: str, height: float, width: float = WIDTH) -> str:
     """``plot(ax)`` drawn on a new figure, as an accessible inline ``<svg>``."""
     import matplotlib
 
@@ -48,7 +48,7 @@ def draw(plot, name: str, title: str, description: str, height: float) -> str:
             "grid.linewidth": 0.5,
         }
     ):
-        figure = Figure(figsize=(WIDTH, height))
+        figure = Figure(figsize=(width, height))
         ax = figure.subplots()
         plot(ax)
         figure.tight_layout(pad=0.4)
@@ -147,10 +147,11 @@ def calendar_chart(figures: dict) -> str:
             color=COLORS["agg"],
             label="Agg Index",
         )
-        ax.set_xticks(list(positions), [label.replace(" ", "\n") for label in labels])
+        short = ["YTD" if y["partial"] else f"'{y['year'] % 100:02d}" for y in model]
+        ax.set_xticks(list(positions), short)
         ax.axhline(0, color="#555555", linewidth=0.6)
         percent_axis(ax)
-        ax.legend(frameon=False, loc="lower left", bbox_to_anchor=(0, 1), ncols=2)
+        ax.legend(frameon=False, loc="lower left", bbox_to_anchor=(0, 1), ncols=1)
         ax.grid(axis="x", visible=False)
 
     pairs = "; ".join(
@@ -162,7 +163,8 @@ def calendar_chart(figures: dict) -> str:
         "calendar",
         "Calendar-year returns",
         f"{figures['name']} vs the Agg Index by year: {pairs}.",
-        height=2.3,
+        height=2.9,
+        width=3.0,
     )
 
 
