@@ -29,14 +29,26 @@ def security_headers(config) -> dict[str, str]:
     }
 
 
+def page_headers(config, filename: str | None = None) -> dict[str, str]:
+    """The headers of a page; ``filename`` for a PDF's ``Content-Disposition``."""
+    headers = security_headers(config)
+    if filename:
+        headers["Content-Disposition"] = f'inline; filename="{filename}"'
+    return headers
+
+
+def public_headers(config, filename: str | None = None) -> dict[str, str]:
+    """The headers of a public page: a page's, and its max-age."""
+    return {
+        **page_headers(config, filename),
+        "Cache-Control": f"public, max-age={config['PUBLIC_MAX_AGE']}",
+    }
+
+
 def page(body: bytes, mimetype: str, *, public: bool = False, filename: str | None = None):
     """A page's answer: its headers, and for a public page its max-age and its ETag (or the 304
     that stands for it; a keyed view is ``@conditional``)."""
     config = current_app.config
-    response = Response(body, mimetype=mimetype, headers=security_headers(config))
-    if filename:
-        response.headers["Content-Disposition"] = f'inline; filename="{filename}"'
-    if not public:
-        return response
-    response.headers["Cache-Control"] = f"public, max-age={config['PUBLIC_MAX_AGE']}"
-    return conditional_get(response)
+    make = public_headers if public else page_headers
+    response = Response(body, mimetype=mimetype, headers=make(config, filename))
+    return conditional_get(response) if public else response

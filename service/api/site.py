@@ -9,33 +9,48 @@ No key: the site serves the latest month only, from the cache (the worker render
 never renders anything on request; an ``as_of`` is refused (422), as the API renders an earlier
 month for a key. Other query parameters (a campaign's ``utm_source``) are ignored. Answers carry
 a public max-age and their ETag (``service.api.pages``).
+
+The usual read of a fact sheet (``GET /models/{id}`` or ``.pdf``, no query string, no
+``If-None-Match``, of a shown model whose page is cached) is answered by :class:`PagesFastPath`
+in front of Flask, with the view's body and headers (one Redis GET); anything else reaches the
+view. A change to the view's checks or headers is a change there too
+(``tests/api/test_factsheets.py`` compares the two answers).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from functools import lru_cache
 
 from flask import Blueprint, Flask, abort, current_app, request
+from redis.exceptions import RedisError
+from werkzeug.utils import get_content_type
 
+from ..cache import get_document
 from ..config import public_models
 from ..engine.models import MODELS
 from ..factsheets import ASSET_TYPES, FORMATS, asset, document_name, performance_html
 from ..worker.jobs import HISTORY_DOCUMENT, PERFORMANCE_DOCUMENT
+from .conditional import etag_of
 from .errors import fail
-from .pages import page
+from .extensions import REDIS
+from .pages import page, public_headers
 from .v1.performance import PASSIVE, cached_body
 
 bp = Blueprint("site", __name__)
 
 
-def shown_models() -> frozenset[str] | None:
+FACTSHEET_PATH = re.compile(r"/models/([^/]+?)(\.pdf)?")
+
+
+def shown_models(config=None) -> frozenset[str] | None:
     """The models the site shows (None: all), by the app's settings."""
-    return public_models(current_app.config)
+    return public_models(current_app.config if config is None else config)
 
 
-def shown(model_id: str) -> bool:
-    models = shown_models()
+def shown(model_id: str, config=None) -> bool:
+    models = shown_models(config)
     return model_id in MODELS and (models is None or model_id in models)
 
 
@@ -90,8 +105,58 @@ def factsheet_page(model_id: str, fmt: str):
         fail(404, f"no model {model_id!r}", field="model_id", location="path")
     latest_only()
     body = cached_body(document_name(model_id, fmt, "site"))
-    filename = f"{model_id}.pdf" if fmt == "pdf" else None
-    return page(body, FORMATS[fmt], public=True, filename=filename)
+    return page(body, FORMATS[fmt], public=True, filename=pdf_name(model_id, fmt))
+
+
+def pdf_name(model_id: str, fmt: str) -> str | None:
+    return f"{model_id}.pdf" if fmt == "pdf" else None
+
+
+class PagesFastPath:
+    """WSGI middleware: the usual read of a public fact sheet, without Flask (see the module doc).
+
+    Why: Flask's routing, request context and response object cost a cached page most of its
+    time in the process; the page is the site's most read, and a platform may link to it.
+    """
+
+    def __init__(self, app, wsgi_app):
+        self.app = app
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if not path.startswith("/models/"):
+            return self.wsgi_app(environ, start_response)
+        answer = None
+        match = FACTSHEET_PATH.fullmatch(path)
+        usual = environ["REQUEST_METHOD"] == "GET" and not environ.get("QUERY_STRING")
+        if match and usual and "HTTP_IF_NONE_MATCH" not in environ:
+            try:
+                answer = self.answer(match.group(1), "pdf" if match.group(2) else "html")
+            except RedisError:  # the view answers 503
+                answer = None
+        if answer is None:
+            return self.wsgi_app(environ, start_response)
+        headers, body = answer
+        start_response("200 OK", headers)
+        return [body]
+
+    def answer(self, model_id: str, fmt: str) -> tuple[list, bytes] | None:
+        config = self.app.config
+        if not shown(model_id, config):
+            return None
+        body = get_document(self.app.extensions[REDIS].get(), document_name(model_id, fmt, "site"))
+        if body is None:
+            return None
+        headers = public_headers(config, pdf_name(model_id, fmt))
+        headers.update(
+            {
+                "Content-Type": get_content_type(FORMATS[fmt], "utf-8"),
+                "Content-Length": str(len(body)),
+                "ETag": etag_of(body),
+            }
+        )
+        return list(headers.items()), body
 
 
 @bp.get("/assets/<name>")
@@ -108,3 +173,4 @@ def init_app(app: Flask) -> None:
     if unknown:
         raise ValueError(f"PLUSALPHA_PUBLIC_MODELS names no model {', '.join(unknown)}")
     app.register_blueprint(bp)
+    app.wsgi_app = PagesFastPath(app, app.wsgi_app)

@@ -259,3 +259,24 @@ def test_the_site_after_a_cache_flush_answers_503_until_the_worker_runs(publishe
         flush_all(get_redis())
     response = client.get("/")
     assert response.status_code == 503 and response.headers["Retry-After"]
+
+
+def test_the_fast_path_answers_a_public_page_as_the_view_does(published, client, monkeypatch):
+    answered = []
+    fast_answer = site.PagesFastPath.answer
+
+    def recorded(self, *args):
+        answer = fast_answer(self, *args)
+        answered.append(answer is not None)
+        return answer
+
+    monkeypatch.setattr(site.PagesFastPath, "answer", recorded)
+    for path in (f"/models/{LICENSED}", f"/models/{LICENSED}.pdf"):
+        fast = client.get(path)
+        view = client.get(f"{path}?utm_source=newsletter")  # a query string: the view answers
+        assert fast.data == view.data
+        assert dict(fast.headers) == dict(view.headers)
+    assert answered == [True, True]
+    published.config["PUBLIC_MODELS"] = "none"
+    assert client.get(f"/models/{LICENSED}").status_code == 404
+    assert answered == [True, True, False]
