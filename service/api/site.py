@@ -5,8 +5,9 @@ without a link), ``/models/{model_id}`` a shown model's fact sheet and ``/models
 its PDF; ``/assets/...`` their stylesheet and icon. ``PLUSALPHA_PUBLIC_MODELS`` says which
 models are shown (``service.config.public_models``); any other is 404, as an unknown path.
 
-No key: the site serves the latest month only, from the cache (the worker renders it), and
-never renders anything on request; an ``as_of`` is refused (422), as the API renders an earlier
+No key: the site serves the latest month only, from the cache (the worker renders the fact
+sheets; the performance page is rendered once per process and table), and never renders a fact
+sheet on request; an ``as_of`` is refused (422), as the API renders an earlier
 month for a key. Other query parameters (a campaign's ``utm_source``) are ignored. Answers carry
 a public max-age and their ETag (``service.api.pages``).
 
