@@ -7,8 +7,9 @@ The figures are those of ``plusalpha performance``, as decimals (see
 from marshmallow import Schema, fields, validate
 
 from .common import StrictSchema
+from .factsheets import as_of_month
 
-PERFORMANCE_FORMATS = ("json", "csv")
+PERFORMANCE_FORMATS = ("json", "csv", "html")
 GROUPS = ("model", "active_benchmark", "passive_benchmark")
 
 
@@ -16,9 +17,14 @@ class PerformanceQuerySchema(StrictSchema):
     format = fields.String(
         validate=validate.OneOf(PERFORMANCE_FORMATS),
         metadata={
-            "description": "json (the default) or csv: the csv of "
-            "`plusalpha performance --format csv`, same columns in the same order."
+            "description": "json (the default); csv: the csv of "
+            "`plusalpha performance --format csv`, same columns in the same order; html: the "
+            "performance page, its rows linking to the fact sheets."
         },
+    )
+    as_of = as_of_month(
+        "The month of the table, YYYY-MM, from 2016-01 to the latest (the default): the table "
+        "that month would have shown."
     )
 
 

@@ -53,7 +53,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     if test_config:
         app.config.update(test_config)
 
-    from .api import audit, errors, extensions, limits, log_filters, metrics, scrape, v1
+    from .api import audit, errors, extensions, limits, log_filters, metrics, scrape, site, v1
     from .api.fast_path import WeightsFastPath
     from .cache import make_redis
     from .cli import COMMANDS
@@ -78,6 +78,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         "docs_assets",
         lambda filename: send_from_directory(swagger_ui_path, filename),
     )
+    site.init_app(app)
     errors.init_app(app)
     limits.init_app(app)
     log_filters.init_app(app)

@@ -55,6 +55,22 @@ VARIABLES = {
         "Where gunicorn's workers keep their metrics files (emptied when gunicorn starts); "
         "PLUSALPHA_VAR_DIR/metrics when unset.",
     ),
+    "PLUSALPHA_PUBLIC_MODELS": (
+        "PUBLIC_MODELS",
+        None,
+        "The models of the public site: all, none or a comma list of model ids; all on the "
+        "sample data, none when PLUSALPHA_DATA_DIR is set.",
+    ),
+    "PLUSALPHA_FRAME_ANCESTORS": (
+        "FRAME_ANCESTORS",
+        None,
+        "Origins that may frame the pages (space or comma separated); none when unset.",
+    ),
+    "PLUSALPHA_PUBLIC_MAX_AGE": (
+        "PUBLIC_MAX_AGE",
+        300,
+        "Seconds browsers and proxies may keep a public page (Cache-Control max-age).",
+    ),
 }
 
 MULTIPROCESS_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
@@ -63,6 +79,17 @@ before it is first imported, it puts the library in multiprocess mode, every pro
 figures to files in that folder. Operators set ``PLUSALPHA_METRICS_DIR`` instead."""
 METRICS_FILE = re.compile(r"(counter|histogram|summary|gauge_[a-z]+)_\d+\.db")
 """The names of prometheus_client's files: a kind of metric and the writing process's id."""
+
+
+def public_models(settings: Mapping) -> frozenset[str] | None:
+    """The model ids the public site shows (None: all), from PUBLIC_MODELS and DATA_DIR."""
+    value = settings.get("PUBLIC_MODELS") or ("none" if settings.get("DATA_DIR") else "all")
+    value = value.strip().lower()
+    if value == "all":
+        return None
+    if value == "none":
+        return frozenset()
+    return frozenset(part.strip() for part in value.split(",") if part.strip())
 
 
 def settings_from_env(environ: Mapping[str, str] | None = None) -> dict:

@@ -30,6 +30,9 @@ HANDED_OVER = "plusalpha.prefetched"
 request it does not answer (a ``prefetch`` result): the view's checks start from it, and the
 request is not counted again."""
 
+PRIVATE = {"Cache-Control": "private, no-store"}
+"""Every answer to a key: no browser or proxy keeps it (OWASP API8)."""
+
 log = logging.getLogger(__name__)
 
 
@@ -170,7 +173,8 @@ def require(scope: str, prefetch=None):
     """Decorate a view: authenticate, then check the key holds ``scope`` (403 if not).
 
     A key over its rate limit gets a 429 (before the scope is checked); every answer to a key
-    whose requests were counted carries its RateLimit headers.
+    whose requests were counted carries its RateLimit headers, and every answer to a key
+    ``Cache-Control: private, no-store``.
 
     ``prefetch(redis, digest, window, **view_kwargs) -> (KeyRead, extra)``, for a hot read, reads
     the key as :func:`service.cache.read_api_key` does and what the view will need in one round
@@ -190,17 +194,18 @@ def require(scope: str, prefetch=None):
         @wraps(view)
         def wrapped(*args, **kwargs):
             key, quota = authenticate(prefetch, kwargs)
-            if quota is None:
-                return authorized(key, args, kwargs)
-            quota.enforce()
+            headers = PRIVATE
             try:
+                if quota is not None:
+                    quota.enforce()  # a 429 carries the RateLimit headers itself
+                    headers = {**quota.headers, **PRIVATE}
                 response = authorized(key, args, kwargs)
             except HTTPException:  # its answer is made later: add the headers then
-                after_this_request(partial(with_headers, quota.headers))
+                after_this_request(partial(with_headers, headers))
                 raise
             if not isinstance(response, Response):
                 response = current_app.make_response(response)
-            return with_headers(quota.headers, response)
+            return with_headers(headers, response)
 
         return wrapped
 

@@ -10,7 +10,7 @@ from werkzeug.utils import get_content_type
 
 from ..ledger import secret_hash
 from .audit import EXTENSION as AUDIT
-from .auth import HANDED_OVER, Caller, bearer_secret
+from .auth import HANDED_OVER, PRIVATE, Caller, bearer_secret
 from .conditional import etag_of
 from .extensions import REDIS
 from .limits import Quota, current_window
@@ -91,5 +91,6 @@ class WeightsFastPath:
             ("Vary", "Accept"),
             ("ETag", etag_of(body)),
             *quota.headers.items(),
+            *PRIVATE.items(),
         ]
         return headers, body

@@ -229,6 +229,11 @@ def put_document(r: redis.Redis, name: str, body: bytes) -> None:
     r.set(keys.document_key(name), body)
 
 
+def has_documents(r: redis.Redis, names: list[str]) -> bool:
+    """Whether every document of ``names`` is cached (without reading them)."""
+    return r.exists(*(keys.document_key(name) for name in names)) == len(names)
+
+
 def get_document(r: redis.Redis, name: str) -> bytes | None:
     """The whole document ``name``, or None when it is not cached."""
     return r.get(keys.document_key(name))

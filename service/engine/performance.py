@@ -113,3 +113,19 @@ def backtest_row(
         "bid_ask": backtest.rebalances[-1].bid_ask,
         "turnover": backtest.annual_turnover,
     }
+
+
+def as_of_backtest(backtest: Backtest, as_of: pd.Period) -> Backtest:
+    """The backtest as it stood at the end of ``as_of``: what a run on the data cut there gives
+    (the backtests are out of sample, so cutting the data cuts nothing else)."""
+    rebalances = [r for r in backtest.rebalances if r.date <= as_of.end_time]
+    return Backtest(backtest.model, rebalances, backtest.returns[:as_of])
+
+
+def monthly_tables(data: MarketData, backtests: dict[str, Backtest], last: pd.Period):
+    """``(month, backtests, table)`` for every month from ``ITD_START`` to ``last``: the
+    backtests as they stood then and the table the month would have shown
+    (``performance_table(data, month)``), from one run of the backtests."""
+    for month in pd.period_range(ITD_START, last, freq="M"):
+        cut = {model_id: as_of_backtest(b, month) for model_id, b in backtests.items()}
+        yield month, cut, assemble_table(truncate(data, month), cut, month)

@@ -19,6 +19,8 @@ QUEUE = "plusalpha"
 """The RQ queue of every job: the monthly run and batches of trade lists."""
 PERFORMANCE_DOCUMENT = "performance"
 """The cache document of the performance table (see :mod:`service.worker.jobs`)."""
+HISTORY_DOCUMENT = "performance.history"
+"""The cache document of the months the performance page offers (see :mod:`service.worker.jobs`)."""
 
 
 def model_performance_document(model_id: str) -> str:

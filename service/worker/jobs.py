@@ -11,6 +11,10 @@ committed but had not published (or what a push recorded while Redis was down).
 ``plusalpha performance`` (``{"as_of": "YYYY-MM", "rows": [...]}``, one row per model run and
 per passive benchmark, the columns ``TABLE_COLUMNS``, NaN as null) and ``performance.{model_id}``
 one model's ``{"model_id", "as_of", "statistics", "returns": [{"month", "return"}]}``.
+``performance.history`` holds, for every month to the latest, the table that month would have
+shown and the portfolio each model built at its end (``{"as_of", "sample", "months": {"YYYY-MM":
+{"rows": [...], "holdings": {model_id: {ticker: weight}}}}}``): the pages' as-of choice. The
+fact sheets are rendered from them (``service.factsheets``).
 """
 
 from __future__ import annotations
@@ -22,13 +26,15 @@ from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 
-from ..cache import flush_all, get_document, put_document, versions
+from ..cache import flush_all, get_document, has_documents, put_document, versions
 from ..engine.backtest import Backtest, rebalance_dates, run_backtests
 from ..engine.data import MarketData
 from ..engine.models import MODELS
-from ..engine.performance import assemble_table, last_complete_month, truncate
+from ..engine.performance import assemble_table, last_complete_month, monthly_tables, truncate
 from ..engine.sample import data_or_sample
 from ..engine.trades import rebalance_many
+from ..factsheets import document_names as factsheet_document_names
+from ..factsheets import factsheet_bodies
 from ..ledger import (
     add_rebalance,
     get_definition,
@@ -37,7 +43,14 @@ from ..ledger import (
 )
 from ..publishing import publish_definitions, republish, securities_catalog
 from .figures import record_run
-from .handles import PERFORMANCE_DOCUMENT, QUEUE, Handles, handles, model_performance_document
+from .handles import (
+    HISTORY_DOCUMENT,
+    PERFORMANCE_DOCUMENT,
+    QUEUE,
+    Handles,
+    handles,
+    model_performance_document,
+)
 
 IDENTITY_COLUMNS = ("model_id", "name", "group")
 """The columns of a table row that name it rather than measure it."""
@@ -122,6 +135,8 @@ def up_to_date(h: Handles, data: MarketData, ids: list[str]) -> bool:
     covered = {row["model_id"] for row in table["rows"]}
     if table["as_of"] != str(last_complete_month(data)) or not covered >= set(ids):
         return False
+    if not has_documents(h.redis, [HISTORY_DOCUMENT, *factsheet_document_names(ids)]):
+        return False
     dates = {day.date() for day in rebalance_dates(data.prices)}
     with h.sessions() as session:
         return all(dates <= worker_as_of_dates(session, model_id) for model_id in ids)
@@ -132,7 +147,28 @@ def up_to_date(h: Handles, data: MarketData, ids: list[str]) -> bool:
 
 def performance_document_names() -> list[str]:
     """The names of every performance document the worker may publish."""
-    return [PERFORMANCE_DOCUMENT, *(model_performance_document(m) for m in MODELS)]
+    return [
+        PERFORMANCE_DOCUMENT,
+        HISTORY_DOCUMENT,
+        *(model_performance_document(m) for m in MODELS),
+        *factsheet_document_names(),
+    ]
+
+
+def json_rows(table: pd.DataFrame) -> list[dict]:
+    """A table's rows as JSON holds them."""
+    return [
+        {column: json_value(value) for column, value in row.items()}
+        for row in table.to_dict(orient="records")
+    ]
+
+
+def holdings(backtests: Mapping[str, Backtest]) -> dict[str, dict[str, float]]:
+    """Each model's portfolio built at the end of the backtests' last month."""
+    return {
+        model_id: {t: float(w) for t, w in b.rebalances[-1].weights.items()}
+        for model_id, b in backtests.items()
+    }
 
 
 def json_value(value):
@@ -154,12 +190,21 @@ def performance_documents(data: MarketData, backtests: Mapping[str, Backtest]) -
     """
     as_of = last_complete_month(data)
     table = assemble_table(truncate(data, as_of), dict(backtests), as_of)
-    rows = [
-        {column: json_value(value) for column, value in row.items()}
-        for row in table.to_dict(orient="records")
-    ]
+    rows = json_rows(table)
     month = str(as_of)
-    documents = {PERFORMANCE_DOCUMENT: {"as_of": month, "rows": rows}}
+    history = {
+        str(m): {"rows": json_rows(t), "holdings": holdings(cut)}
+        for m, cut, t in monthly_tables(data, dict(backtests), as_of - 1)
+    }
+    history[month] = {"rows": rows, "holdings": holdings(backtests)}
+    documents = {
+        PERFORMANCE_DOCUMENT: {"as_of": month, "rows": rows},
+        HISTORY_DOCUMENT: {
+            "as_of": month,
+            "sample": bool(data.metadata.get("sample", False)),
+            "months": history,
+        },
+    }
     by_id = {row["model_id"]: row for row in rows}
     for model_id, backtest in backtests.items():
         documents[model_performance_document(model_id)] = {
@@ -180,13 +225,28 @@ def publish_performance(r, data: MarketData, backtests: Mapping[str, Backtest]) 
     The table holds the models of ``backtests`` only: ``run_due`` for some models publishes a
     table of those (plus the passive benchmarks).
     """
+    bodies = performance_bodies(data, backtests)
+    store_documents(r, bodies)
+    return json.loads(bodies[PERFORMANCE_DOCUMENT])["as_of"]
+
+
+def performance_bodies(data: MarketData, backtests: Mapping[str, Backtest]) -> dict[str, bytes]:
+    """The bodies of the performance documents and of the fact sheets rendered from them."""
     documents = performance_documents(data, backtests)
+    bodies = {
+        name: json.dumps(document, allow_nan=False, separators=(",", ":")).encode("utf-8")
+        for name, document in documents.items()
+    }
+    bodies.update(factsheet_bodies(data, backtests, documents[PERFORMANCE_DOCUMENT]))
+    return bodies
+
+
+def store_documents(r, bodies: Mapping[str, bytes]) -> None:
+    """Put the documents in the cache in one transaction."""
     pipe = r.pipeline(transaction=True)
-    for name, document in documents.items():
-        text = json.dumps(document, allow_nan=False, separators=(",", ":"))
-        put_document(pipe, name, text.encode("utf-8"))
+    for name, body in bodies.items():
+        put_document(pipe, name, body)
     pipe.execute()
-    return documents[PERFORMANCE_DOCUMENT]["as_of"]
 
 
 def rebuild_cache(h: Handles) -> int:

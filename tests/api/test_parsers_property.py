@@ -279,7 +279,8 @@ def test_performance_format_is_json_or_csv_or_a_422_naming_it(client, reader, pe
         assert_refused(response, 422, "format")
         return
     assert response.status_code == 200
-    assert response.mimetype == {"json": "application/json", "csv": "text/csv"}[value]
+    media = {"json": "application/json", "csv": "text/csv", "html": "text/html"}
+    assert response.mimetype == media[value]
 
 
 # --- any parameter no schema knows ------------------------------------------------------------
@@ -288,7 +289,8 @@ QUERIES = {
     WEIGHTS: {"as_of", "format"},
     REBALANCES: {"limit", "cursor"},
     TRADES: {"from", "to"},
-    "/v1/performance": {"format"},
+    "/v1/performance": {"format", "as_of"},
+    f"/v1/models/{MODEL}/factsheet": {"format", "as_of"},
     "/v1/keys": {"limit", "cursor"},
 }
 

@@ -125,9 +125,14 @@ UNDOCUMENTED = {
     ("get", "/v1/docs"),
     ("get", "/v1/docs/assets/{filename}"),
     ("get", "/static/{filename}"),
+    ("get", "/"),
+    ("get", "/models/{model_id}"),
+    ("get", "/models/{model_id}.pdf"),
+    ("get", "/assets/{name}"),
 }
 """What the app serves beyond the document: the document itself, its docs page and their
-assets (no key, no data), and Flask's static folder (the service has none: always 404)."""
+assets (no key, no data), Flask's static folder (the service has none: always 404), and the
+public site (``service.api.site``: pages, not API operations; tests/api/test_site.py)."""
 
 
 def test_the_app_serves_exactly_the_documented_operations(app):

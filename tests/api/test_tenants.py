@@ -58,6 +58,7 @@ SCOPE_OF = {
     ("get", "/v1/models/{model_id}/rebalances/{version}"): "models:read",
     ("get", "/v1/models/{model_id}/trades"): "models:read",
     ("get", "/v1/models/{model_id}/performance"): "performance:read",
+    ("get", "/v1/models/{model_id}/factsheet"): "performance:read",
     ("get", "/v1/performance"): "performance:read",
     ("post", "/v1/models/{model_id}/rebalances"): "rebalances:write",
     ("post", "/v1/models/{model_id}/accounts/trades"): "trades:write",

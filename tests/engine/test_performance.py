@@ -7,7 +7,12 @@ import pytest
 
 from service.engine.analytics import PERIOD_COLUMNS
 from service.engine.models import MODELS, PASSIVE_BENCHMARKS
-from service.engine.performance import TABLE_COLUMNS, assemble_table, performance_table
+from service.engine.performance import (
+    TABLE_COLUMNS,
+    assemble_table,
+    monthly_tables,
+    performance_table,
+)
 from service.engine.seed import seed_table
 
 
@@ -51,3 +56,13 @@ def test_an_earlier_as_of_is_the_table_that_month_would_have_shown(small_sample,
 def test_an_as_of_outside_the_data_is_refused(small_sample, as_of):
     with pytest.raises(ValueError, match="outside the data"):
         performance_table(small_sample, pd.Period(as_of, "M"))
+
+
+def test_each_monthly_table_is_the_table_that_month_would_have_shown(small_sample, small_backtests):
+    last = pd.Period("2024-09", "M")
+    months = {m: (cut, t) for m, cut, t in monthly_tables(small_sample, small_backtests, last)}
+    assert list(months)[0] == pd.Period("2016-01", "M") and len(months) == 105
+    cut, table = months[pd.Period("2023-12", "M")]
+    pd.testing.assert_frame_equal(table, performance_table(small_sample, pd.Period("2023-12", "M")))
+    for model_id, backtest in cut.items():
+        assert backtest.rebalances[-1].date == pd.Timestamp("2023-12-29"), model_id

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from service.cache import current_version, flush_all, get_document, read_body, versions
+from service.cache.keys import document_key
 from service.engine.data import MarketData, write_data
 from service.engine.models import PASSIVE_BENCHMARKS
 from service.engine.performance import TABLE_COLUMNS, truncate
@@ -143,5 +144,28 @@ def test_rebuild_after_a_flush_restores_the_bodies(worker):
         assert current_version(h.redis, model_id) == MONTHS
     # The performance documents are not in the ledger: the next run publishes them again.
     assert set(documents(h).values()) == {None}
+    assert run_due(h, MODELS_RUN) == {model_id: [] for model_id in MODELS_RUN}
+    assert documents(h) == before
+
+
+def test_a_run_renders_each_models_fact_sheets_with_the_figures(worker):
+    h, _ = worker
+    table = json.loads(get_document(h.redis, PERFORMANCE_DOCUMENT))
+    history = json.loads(get_document(h.redis, jobs.HISTORY_DOCUMENT))
+    assert history["months"][AS_OF.strftime("%Y-%m")]["rows"] == table["rows"]
+    assert list(history["months"])[0] == "2016-01" and len(history["months"]) == MONTHS - 1
+    for model_id in MODELS_RUN:
+        html = get_document(h.redis, f"factsheet.{model_id}.site.html").decode()
+        row = next(r for r in table["rows"] if r["model_id"] == model_id)
+        assert f'<td data-figure="itd">{row["itd"]:.1%}</td>' in html
+        assert get_document(h.redis, f"factsheet.{model_id}.pdf").startswith(b"%PDF-")
+        assert get_document(h.redis, f"factsheet.{model_id}.api.html") is not None
+    assert get_document(h.redis, "factsheet.agg-plus-ig.site.html") is None
+
+
+def test_a_cache_without_a_fact_sheet_is_not_up_to_date(worker):
+    h, _ = worker
+    before = documents(h)
+    h.redis.delete(document_key(f"factsheet.{MODELS_RUN[0]}.pdf"))
     assert run_due(h, MODELS_RUN) == {model_id: [] for model_id in MODELS_RUN}
     assert documents(h) == before

@@ -7,7 +7,27 @@ from flask_smorest import Api
 
 def register(api: Api) -> None:
     """Register every resource's blueprint."""
-    from . import accounts, health, jobs, keys, models, performance, rebalances, trades
+    from . import (
+        accounts,
+        factsheets,
+        health,
+        jobs,
+        keys,
+        models,
+        performance,
+        rebalances,
+        trades,
+    )
 
-    for module in (health, models, rebalances, trades, accounts, jobs, performance, keys):
+    for module in (
+        health,
+        models,
+        rebalances,
+        trades,
+        accounts,
+        jobs,
+        performance,
+        factsheets,
+        keys,
+    ):
         api.register_blueprint(module.blp)

@@ -21,12 +21,14 @@ from schemas.performance import (
 )
 
 from ...cache import get_document
-from ...worker.handles import PERFORMANCE_DOCUMENT, model_performance_document
+from ...factsheets import performance_html
+from ...worker.handles import HISTORY_DOCUMENT, PERFORMANCE_DOCUMENT, model_performance_document
 from ..auth import licensed, require
 from ..blueprint import Blueprint
 from ..conditional import conditional
-from ..errors import Problem
+from ..errors import Problem, fail
 from ..extensions import get_redis
+from ..pages import page
 from .models import licensed_definition
 
 RETRY_AFTER_SECONDS = 60
@@ -53,18 +55,29 @@ class Performance(MethodView):
         description="JSON; text/csv with format=csv",
         success=True,
     )
+    @blp.alt_response(
+        200,
+        schema={"type": "string"},
+        content_type="text/html",
+        description="The performance page with format=html",
+        success=True,
+    )
     def get(self, query: dict):
         """The performance table: the licensed models and every passive benchmark
 
         With ``format=csv``, the csv of ``plusalpha performance --format csv`` (the same
-        columns in the same order) holding the same rows.
+        columns in the same order) holding the same rows; with ``format=html``, the performance
+        page, each model's row linking to its fact sheet. ``as_of`` gives the table an earlier
+        month would have shown.
         """
-        document = cached_document(PERFORMANCE_DOCUMENT)
+        document = table_of(query.get("as_of"))
         rows = [
             row for row in document["rows"] if row["group"] == PASSIVE or licensed(row["model_id"])
         ]
         if query.get("format") == "csv":
             return Response(table_csv(rows), mimetype="text/csv")
+        if query.get("format") == "html":
+            return performance_page(document["as_of"], rows, query.get("as_of"))
         return {"as_of": document["as_of"], "rows": rows}
 
 
@@ -81,6 +94,11 @@ class ModelPerformance(MethodView):
 
 
 def cached_document(name: str) -> dict:
+    """The JSON document from the cache (see :func:`cached_body`)."""
+    return json.loads(cached_body(name))
+
+
+def cached_body(name: str) -> bytes:
     """The document from the cache; 503 with Retry-After when it is missing or Redis is down."""
     try:
         body = get_document(get_redis(), name)
@@ -88,12 +106,49 @@ def cached_document(name: str) -> dict:
         current_app.logger.warning("redis unavailable: no performance document %s", name)
         body = None
     if body is None:
-        raise Problem(
-            503,
-            "the performance figures are not computed yet; retry later",
-            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-        )
-    return json.loads(body)
+        not_computed()
+    return body
+
+
+def not_computed():
+    """Raise the 503 of figures the worker has not computed yet."""
+    raise Problem(
+        503,
+        "the performance figures are not computed yet; retry later",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
+def table_of(as_of: str | None) -> dict:
+    """The table document of ``as_of`` (the latest when None); 422 naming ``as_of`` for a month
+    without figures."""
+    latest = cached_document(PERFORMANCE_DOCUMENT)
+    if as_of is None or as_of == latest["as_of"]:
+        return latest
+    return {"as_of": as_of, "rows": month_of(as_of)["rows"]}
+
+
+def month_of(as_of: str) -> dict:
+    """The history's month ``as_of`` (its rows and holdings); 422 naming ``as_of`` if none."""
+    months = cached_document(HISTORY_DOCUMENT)["months"]
+    if as_of not in months:
+        first, last = min(months), max(months)
+        fail(422, f"no figures for {as_of}: the months are {first} to {last}", field="as_of")
+    return months[as_of]
+
+
+def performance_page(as_of: str, rows: list[dict], asked: str | None) -> Response:
+    """The performance page of the API: its rows link to the API's fact sheets."""
+    month = f"&as_of={asked}" if asked else ""
+    links = {
+        row["model_id"]: f"/v1/models/{row['model_id']}/factsheet?format=html{month}"
+        for row in rows
+        if row["group"] != PASSIVE
+    }
+    history = cached_document(HISTORY_DOCUMENT)
+    months = sorted(history["months"], reverse=True)
+    html = performance_html({"as_of": as_of, "rows": rows}, links, history["sample"], months)
+    return page(html.encode("utf-8"), "text/html")
 
 
 def table_csv(rows: list[dict]) -> str:

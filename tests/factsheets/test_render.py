@@ -1,0 +1,105 @@
+"""A fact sheet's figures, charts and pages, from one short backtest (to 2018-12)."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from pypdf import PdfReader
+
+from service.engine.backtest import run_backtests
+from service.engine.performance import assemble_table, truncate
+from service.factsheets import figures_from_rows, render
+from service.factsheets.charts import charts
+from service.worker.jobs import json_rows
+
+MODEL = "agg-plus-baseline"
+AS_OF = pd.Period("2018-12", "M")
+
+
+@pytest.fixture(scope="module")
+def run(small_sample):
+    short = truncate(small_sample, AS_OF)
+    backtest = run_backtests(short, [MODEL])[MODEL]
+    rows = json_rows(assemble_table(short, {MODEL: backtest}, AS_OF))
+    return short, backtest, rows
+
+
+@pytest.fixture(scope="module")
+def figures(run):
+    short, backtest, rows = run
+    holdings = backtest.rebalances[-1].weights
+    return figures_from_rows(short, MODEL, backtest.returns, holdings, rows, AS_OF)
+
+
+def test_the_figures_are_the_performance_tables(figures, run):
+    _, _, rows = run
+    row = next(r for r in rows if r["model_id"] == MODEL)
+    agg = next(r for r in rows if r["model_id"] == "agg-index")
+    for column in ("month", "ytd", "one_year", "three_year", "itd"):
+        assert figures["trailing"]["model"][column] == row[column]
+        assert figures["trailing"]["agg"][column] == agg[column]
+    assert {k: v for k, v in row.items() if k not in ("model_id", "name", "group")} == figures[
+        "statistics"
+    ]
+    assert figures["agg_positive_months"] == agg["positive_months"]
+
+
+def test_annualized_calendar_and_growth_agree_with_the_cumulative_returns(figures):
+    model = figures["trailing"]["model"]
+    assert model["itd_annualized"] == pytest.approx((1 + model["itd"]) ** (12 / 36) - 1)
+    assert model["three_year_annualized"] == pytest.approx(model["itd_annualized"])
+    assert model["five_year"] is None and model["five_year_annualized"] is None
+    years = figures["calendar"]["model"]
+    assert [y["year"] for y in years] == [2016, 2017, 2018] and years[-1]["partial"]
+    assert np.prod([1 + y["return"] for y in years]) - 1 == pytest.approx(model["itd"])
+    assert figures["growth"]["model"][-1] == pytest.approx(10_000 * (1 + model["itd"]))
+    assert len(figures["growth"]["months"]) == 37 and figures["growth"]["months"][0] == "2015-12"
+    assert math.isclose(sum(s["weight"] for s in figures["portfolio"]["sectors"]), 1.0)
+    json.dumps(figures, allow_nan=False)  # plain JSON
+
+
+def test_charts_are_accessible_inline_svg_without_inline_styles(figures):
+    drawn = charts(figures)
+    assert set(drawn) == {"growth", "calendar", "beta", "sectors"}
+    for name, svg in drawn.items():
+        assert svg.startswith('<svg class="chart" role="img"')
+        assert f'<title id="{name}-title">' in svg and f'<desc id="{name}-desc">' in svg
+        assert "style=" not in svg and "<style" not in svg and "<script" not in svg
+        ids = re.findall(r' id="([^"]+)"', svg)
+        assert all(i.startswith(f"{name}-") for i in ids), name
+    assert charts(figures) == drawn  # deterministic: the same figures, the same ETag
+
+
+def test_the_page_has_every_section_in_order(figures):
+    html = render(figures, "html", "site").decode()
+    assert html.startswith("<!DOCTYPE html>") and '<html lang="en">' in html
+    headings = re.findall(r'<h2 id="[a-z]+-h">([^<]+)</h2>', html)
+    assert headings == [
+        "Model facts",
+        "Growth of $10,000",
+        "Trailing returns",
+        "Calendar-year returns",
+        "Risk",
+        "Portfolio today",
+        "Disclosures",
+    ]
+    assert 'href="/assets/factsheet.css"' in html and "<script" not in html
+    assert "Sample data" in html
+    standalone = render(figures, "html", "file").decode()
+    assert "<style>" in standalone and "/assets/" not in standalone
+
+
+def test_the_pdf_has_at_most_two_pages_the_name_the_itd_and_the_disclosures(figures):
+    pdf = PdfReader(io.BytesIO(render(figures, "pdf")))
+    assert 1 <= len(pdf.pages) <= 2
+    text = " ".join(" ".join(page.extract_text().split()) for page in pdf.pages)
+    assert "AGG+ Baseline" in text
+    assert f"{figures['trailing']['model']['itd']:.1%}" in text
+    assert "hypothetical and backtested" in text
+    assert "Past performance is not indicative of future results." in text
