@@ -59,7 +59,7 @@ def render_times() -> tuple[dict[str, float], dict[str, bytes]]:
     from service.engine.backtest import run_backtests
     from service.engine.performance import assemble_table, last_complete_month, truncate
     from service.engine.sample import sample_data
-    from service.factsheets import figures_from_rows, render
+    from service.factsheets.build import figures_from_rows, render
     from service.worker.jobs import json_rows, performance_bodies
 
     data = sample_data()

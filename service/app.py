@@ -72,13 +72,13 @@ def create_app(test_config: dict | None = None) -> Flask:
     api = PlusAlphaApi(app)
     v1.register(api)
     api.register_blueprint(scrape.blp)
+    site.init_app(app)  # its fast path inside the weights one: the hot read pays nothing
     app.wsgi_app = WeightsFastPath(app, app.wsgi_app)
     app.add_url_rule(
         f"{DOCS_ASSETS}<path:filename>",
         "docs_assets",
         lambda filename: send_from_directory(swagger_ui_path, filename),
     )
-    site.init_app(app)
     errors.init_app(app)
     limits.init_app(app)
     log_filters.init_app(app)

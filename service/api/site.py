@@ -31,7 +31,8 @@ from werkzeug.utils import get_content_type
 from ..cache import get_document
 from ..config import public_models
 from ..engine.models import MODELS
-from ..factsheets import ASSET_TYPES, FORMATS, asset, document_name, performance_html
+from ..factsheets import FORMATS, document_name
+from ..factsheets.pages import ASSET_TYPES, asset, performance_html
 from ..worker.handles import HISTORY_DOCUMENT, PERFORMANCE_DOCUMENT
 from .conditional import etag_of
 from .errors import fail

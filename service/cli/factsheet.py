@@ -41,7 +41,7 @@ def factsheet_command(model_id, fmt, as_of, output: Path | None, data_dir) -> No
     from ..engine.backtest import run_backtest
     from ..engine.models import MODELS
     from ..engine.performance import assemble_table, last_complete_month, truncate
-    from ..factsheets import figures_from_rows, render
+    from ..factsheets.build import figures_from_rows, render
     from ..worker.jobs import json_rows
 
     if model_id not in MODELS:

@@ -91,7 +91,8 @@ def environment() -> Environment:
 
 def asset(name: str) -> bytes:
     """One of the files ``ASSETS`` serves (``ASSET_TYPES``); KeyError for any other name."""
-    ASSET_TYPES[name]
+    if name not in ASSET_TYPES:
+        raise KeyError(name)
     return resources.files("service.factsheets").joinpath("static", name).read_bytes()
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import pandas as pd
+from datetime import datetime
 
 MISSING = "–"
 SECTOR_NAMES = {
@@ -59,12 +59,12 @@ def sector_name(sector: str) -> str:
 
 def month_name(month: str) -> str:
     """``2024-09`` as ``September 2024``."""
-    return pd.Period(month, "M").strftime("%B %Y")
+    return datetime.strptime(month, "%Y-%m").strftime("%B %Y")
 
 
 def month_abbr(month: str) -> str:
     """``2024-09`` as ``Sep 2024`` (the newsletter's column)."""
-    return pd.Period(month, "M").strftime("%b %Y")
+    return datetime.strptime(month, "%Y-%m").strftime("%b %Y")
 
 
 def year_label(year: dict) -> str:

@@ -34,7 +34,7 @@ from ..engine.performance import assemble_table, last_complete_month, monthly_ta
 from ..engine.sample import data_or_sample
 from ..engine.trades import rebalance_many
 from ..factsheets import document_names as factsheet_document_names
-from ..factsheets import factsheet_bodies
+from ..factsheets.build import factsheet_bodies
 from ..ledger import (
     add_rebalance,
     get_definition,

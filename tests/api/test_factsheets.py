@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from flask import Flask
 
-import service.factsheets
+import service.factsheets.build
 from service.api import site
 from service.api.extensions import get_redis
 from service.cache import flush_all
@@ -242,7 +242,7 @@ def test_the_public_site_serves_the_latest_month_and_never_renders(published, cl
     def no_rendering(*args, **kwargs):
         raise AssertionError("the public site rendered a fact sheet")
 
-    monkeypatch.setattr(service.factsheets, "render", no_rendering)
+    monkeypatch.setattr(service.factsheets.build, "render", no_rendering)
     assert client.get(f"/models/{LICENSED}?utm_source=newsletter").status_code == 200
     for url in ("/?as_of=2017-06", f"/models/{LICENSED}?as_of=2017-06"):
         refused = client.get(url)

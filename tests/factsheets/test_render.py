@@ -14,7 +14,7 @@ from pypdf import PdfReader
 
 from service.engine.backtest import run_backtests
 from service.engine.performance import assemble_table, truncate
-from service.factsheets import figures_from_rows, render
+from service.factsheets.build import figures_from_rows, render
 from service.factsheets.charts import charts
 from service.worker.jobs import json_rows
 

@@ -8,7 +8,6 @@ rate limit like any request).
 
 from __future__ import annotations
 
-import pandas as pd
 from flask import current_app, g, request
 from flask.views import MethodView
 
@@ -18,7 +17,7 @@ from ...cache import Window, read_api_key
 from ...cache.keys import document_key
 from ...cache.store import read_api_key_and
 from ...engine.models import MODELS
-from ...factsheets import FORMATS, document_name, figures_from_rows, market_data, render
+from ...factsheets import FORMATS, document_name
 from ...worker.handles import PERFORMANCE_DOCUMENT, model_performance_document
 from ..auth import ensure_licensed, require
 from ..blueprint import Blueprint
@@ -100,6 +99,10 @@ class Factsheet(MethodView):
 
 def render_month(model_id: str, as_of: str, fmt: str) -> bytes:
     """The fact sheet of an earlier month, rendered now from the worker's figures of it."""
+    import pandas as pd  # the engine and its renders only here: the app starts without them
+
+    from ...factsheets.build import figures_from_rows, market_data, render
+
     month = month_of(as_of)
     returns = cached_document(model_performance_document(model_id))["returns"]
     series = pd.Series(

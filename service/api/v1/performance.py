@@ -21,7 +21,7 @@ from schemas.performance import (
 )
 
 from ...cache import get_document
-from ...factsheets import performance_html
+from ...factsheets.pages import performance_html
 from ...worker.handles import HISTORY_DOCUMENT, PERFORMANCE_DOCUMENT, model_performance_document
 from ..auth import licensed, require
 from ..blueprint import Blueprint
