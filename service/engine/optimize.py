@@ -400,9 +400,9 @@ class _ActiveSet:
 
     ``at_zero``, ``at_upper`` and ``at_kink`` (shape (n,)) mark variables fixed at a bound or
     at their previous weight (the kink of the turnover cost); ``capped`` (shape (k,)) marks
-    groups in the working set. The set is kept linearly independent
-    together with the budget: every capped group, and the free variables outside the capped
-    groups, keep at least one free variable.
+    groups in the working set. The set is kept linearly independent together with the budget:
+    every capped group, and the free variables outside the capped groups, keep at least one
+    free variable.
     """
 
     w: np.ndarray

@@ -21,6 +21,8 @@ from service.engine.risk import estimate_risk
 from service.engine.signals import trend
 
 cp = pytest.importorskip("cvxpy")
+# Clarabel at tolerances of 1e-11 often stops "almost solved"; its answer is still the reference.
+pytestmark = pytest.mark.filterwarnings("ignore:Solution may be inaccurate:UserWarning")
 
 PROBLEMS = 240
 FEASIBILITY = 1e-9
