@@ -43,13 +43,22 @@ def start(var_dir: Path, data_dir: Path, log: Path) -> tuple[subprocess.Popen, s
             start_new_session=True,
         )
     base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_serving(run, base, log)
+    except BaseException:
+        stop(run, signal.SIGTERM, var_dir)  # a failed start leaves nothing running either
+        raise
+    return run, base
+
+
+def wait_until_serving(run: subprocess.Popen, base: str, log: Path) -> None:
     deadline = time.monotonic() + START_TIMEOUT
     while True:
         assert run.poll() is None, log.read_text()[-3000:]
         assert time.monotonic() < deadline, "scripts/run did not serve in time"
         try:
             if requests.get(f"{base}/v1/health", timeout=2).status_code == 200:
-                return run, base
+                return
         except requests.RequestException:  # not listening yet, or a worker still booting
             pass
         time.sleep(0.5)
