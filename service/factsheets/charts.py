@@ -190,13 +190,19 @@ def rolling_beta_chart(figures: dict) -> str:
         ax.margins(x=0)
         date_axis(ax)
 
-    low, high = min(series["beta"]), max(series["beta"])
-    spread = "" if beta_volatility is None else f", a standard deviation of {beta_volatility:.2f}"
+    if series["beta"]:
+        low, high = min(series["beta"]), max(series["beta"])
+        text = f"The beta moved between {low:.2f} and {high:.2f}"
+        if beta_volatility is not None:
+            text += f", a standard deviation of {beta_volatility:.2f}"
+        text += "; "
+    else:  # a model with less than a year of returns has no rolling beta yet
+        text = "There are fewer than 12 months of returns, so no rolling beta yet; "
     return draw(
         plot,
         "beta",
         "Rolling 12-month beta to the Agg Index",
-        f"The beta moved between {low:.2f} and {high:.2f}{spread}; the dashed line is a beta of 1.",
+        text + "the dashed line is a beta of 1.",
         height=1.8,
     )
 

@@ -103,3 +103,17 @@ def test_the_pdf_has_at_most_two_pages_the_name_the_itd_and_the_disclosures(figu
     assert f"{figures['trailing']['model']['itd']:.1%}" in text
     assert "hypothetical and backtested" in text
     assert "Past performance is not indicative of future results." in text
+
+
+def test_a_model_with_less_than_a_year_of_returns_gets_its_fact_sheet(small_sample):
+    as_of = pd.Period("2016-06", "M")
+    short = truncate(small_sample, as_of)
+    backtest = run_backtests(short, [MODEL])[MODEL]
+    rows = json_rows(assemble_table(short, {MODEL: backtest}, as_of))
+    young = figures_from_rows(
+        short, MODEL, backtest.returns, backtest.rebalances[-1].weights, rows, as_of
+    )
+    assert young["rolling_beta"]["beta"] == []
+    html = render(young, "html").decode()
+    assert "fewer than 12 months of returns" in html
+    assert "AGG+ Baseline" in html
