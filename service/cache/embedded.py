@@ -160,23 +160,24 @@ def stop_server(process: subprocess.Popen) -> None:
 
 
 def stop_started_server(var_dir: str | os.PathLike) -> None:
-    """Stop the embedded server of ``var_dir`` if this process started it (a forked child
-    leaves it to its parent)."""
-    path = socket_path(var_dir)
-    pid, process = _started.get(path, (None, None))
-    if pid == os.getpid():
-        stop_server(process)
-        del _started[path]
+    """Stop the embedded server of ``var_dir`` if this process started it."""
+    stop_started(socket_path(var_dir))
 
 
 @atexit.register
 def stop_started_servers() -> None:
     """Stop every server this process started."""
     for path in list(_started):
-        pid, process = _started[path]
-        if pid == os.getpid():
-            stop_server(process)
-            del _started[path]
+        stop_started(path)
+
+
+def stop_started(path: str) -> None:
+    """Stop the server on the socket ``path`` if this process started it (a forked child
+    leaves it to its parent)."""
+    pid, process = _started.get(path, (None, None))
+    if pid == os.getpid():
+        stop_server(process)
+        del _started[path]
 
 
 def serve(var_dir: str) -> int:
