@@ -4,6 +4,17 @@ from __future__ import annotations
 
 from html.parser import HTMLParser
 
+SECTIONS = [
+    "Model facts",
+    "Growth of $10,000",
+    "Trailing returns",
+    "Calendar-year returns",
+    "Risk",
+    "Portfolio today",
+    "Disclosures",
+]
+"""The sections of a fact sheet, in the order the issue gives them."""
+
 
 class Page(HTMLParser):
     """The text, headings, table rows (by ``data-model-id``), cells (by ``data-column`` or

@@ -17,6 +17,7 @@ from service.engine.performance import assemble_table, truncate
 from service.factsheets.build import figures_from_rows, render
 from service.factsheets.charts import charts
 from service.worker.jobs import json_rows
+from tests.factsheets.html import SECTIONS
 
 MODEL = "agg-plus-baseline"
 AS_OF = pd.Period("2018-12", "M")
@@ -80,15 +81,7 @@ def test_the_page_has_every_section_in_order(figures):
     html = render(figures, "html", "site").decode()
     assert html.startswith("<!DOCTYPE html>") and '<html lang="en">' in html
     headings = re.findall(r'<h2 id="[a-z]+-h">([^<]+)</h2>', html)
-    assert headings == [
-        "Model facts",
-        "Growth of $10,000",
-        "Trailing returns",
-        "Calendar-year returns",
-        "Risk",
-        "Portfolio today",
-        "Disclosures",
-    ]
+    assert headings == SECTIONS
     assert 'href="/assets/factsheet.css"' in html and "<script" not in html
     assert "Sample data" in html
     standalone = render(figures, "html", "file").decode()

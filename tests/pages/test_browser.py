@@ -16,19 +16,11 @@ import requests
 
 from service.engine.models import MODELS
 from service.factsheets.pages import COLUMNS
+from tests.factsheets.html import SECTIONS
 
 from .conftest import MODELS_RUN
 
 WIDTHS = {"wide": 1400, "phone": 375}
-SECTIONS = [
-    "Model facts",
-    "Growth of $10,000",
-    "Trailing returns",
-    "Calendar-year returns",
-    "Risk",
-    "Portfolio today",
-    "Disclosures",
-]
 CHARTS = 4
 
 
