@@ -44,6 +44,17 @@ def test_the_cli_lists_its_commands_without_creating_the_app():
     assert "sqlalchemy" not in loaded
 
 
+def test_a_command_that_serves_no_http_imports_no_flask(tmp_path):
+    loaded = modules_loaded_by(
+        f"import os, sys\nos.environ['PLUSALPHA_VAR_DIR'] = {str(tmp_path)!r}\n"
+        "from service.cli.main import main\n"
+        "sys.argv = ['plusalpha', 'keys', 'create', '--name', 'ops', '--scope', 'models:read']\n"
+        "try:\n    main()\nexcept SystemExit as exit:\n    assert not exit.code, exit.code"
+    )
+    assert "sqlalchemy" in loaded  # the key is in the ledger
+    assert not {"flask", "redis", "service.app"} & loaded
+
+
 def test_gunicorn_workers_are_forked_with_the_engine_imported(tmp_path):
     loaded = modules_loaded_by(
         "import logging, os, types\n"

@@ -10,10 +10,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
-from flask import current_app
-from flask.cli import with_appcontext
 
 from ..engine.models import MODELS
+from .settings import settings
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -49,7 +48,7 @@ def market_data(data_dir: Path | None) -> MarketData:
     from ..engine.sample import data_or_sample
 
     try:
-        return data_or_sample(data_dir or current_app.config.get("DATA_DIR"))
+        return data_or_sample(data_dir or settings().get("DATA_DIR"))
     except DataError as error:
         raise click.ClickException(str(error)) from error
 
@@ -120,7 +119,6 @@ def parse_month(ctx, param, value: str | None) -> pd.Period | None:
     show_default=True,
 )
 @data_option
-@with_appcontext
 def performance_command(as_of: pd.Period | None, fmt: str, data_dir: Path | None) -> None:
     """The performance table of the nine models and the seven passive benchmarks."""
     from ..engine.performance import last_complete_month, performance_table
@@ -223,7 +221,6 @@ def _fmt(value, spec: str) -> str:
     "--format", "fmt", type=click.Choice(["csv", "json"]), default="json", show_default=True
 )
 @data_option
-@with_appcontext
 def backtest_command(model_id: str, fmt: str, data_dir: Path | None) -> None:
     """Every rebalance and every monthly net return of one model."""
     from ..engine.backtest import run_backtest

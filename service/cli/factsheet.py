@@ -11,7 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from flask.cli import with_appcontext
 
 from .engine import data_option, market_data, parse_month, show_progress
 
@@ -34,7 +33,6 @@ from .engine import data_option, market_data, parse_month, show_progress
     help="File to write (replaced). Default: standard output.",
 )
 @data_option
-@with_appcontext
 def factsheet_command(model_id, fmt, as_of, output: Path | None, data_dir) -> None:
     """A model's fact sheet as HTML or PDF (one page, two at most when printed)."""
     from ..engine.analytics import ITD_START

@@ -1,28 +1,18 @@
-"""The ``plusalpha`` console script: a Flask CLI group over the app factory.
+"""The ``plusalpha`` console script: a click group of our commands, and flask-smorest's
+``openapi`` run in the whole HTTP app.
 
-Every command is declared on the group itself (ours, and flask-smorest's ``openapi``), so
-listing the commands (``--help``) and finding one needs no app: the app is created only for a
-command that runs in it, and the factory is imported only then. Flask's own group creates the
-app to list the commands, which made every command, ``--help`` too, import every layer first.
+No command imports Flask to start: ours read the settings without it
+(:mod:`service.cli.settings`), and ``openapi`` imports Flask, flask-smorest and the app only
+when one of its commands runs, not to be listed. Flask's own group builds the app to list the
+commands, and its options (``--app``, ``--env-file``) and commands (``run``, ``shell``) are
+Flask's development tools, not ours.
 """
 
 from __future__ import annotations
 
 import click
-from flask.cli import FlaskGroup
-from flask_smorest.spec import openapi_cli
 
 from . import COMMANDS
-
-
-class PlusAlphaGroup(FlaskGroup):
-    """Flask's CLI group, listing and finding only the commands declared on it."""
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(self.commands)
-
-    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        return self.commands.get(name)
 
 
 def create_app():
@@ -31,10 +21,27 @@ def create_app():
     return create_app()
 
 
-main = PlusAlphaGroup(
-    name="plusalpha",
-    create_app=create_app,
+class OpenApiGroup(click.Group):
+    """flask-smorest's ``openapi`` commands (``write``, ``print``), in the app of the settings."""
+
+    def app_commands(self, ctx: click.Context) -> click.Group:
+        from flask.cli import ScriptInfo
+        from flask_smorest.spec import openapi_cli
+
+        root = ctx.find_root()
+        if root.obj is None:  # the console script; an app's own CLI has handed over its app
+            root.obj = ScriptInfo(create_app=create_app)
+        return openapi_cli
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return self.app_commands(ctx).list_commands(ctx)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        return self.app_commands(ctx).get_command(ctx, name)
+
+
+main = click.Group(
+    "plusalpha",
     help="PlusAlpha: risk-targeted fixed-income ETF model portfolios.",
+    commands=[*COMMANDS, OpenApiGroup("openapi", help="The HTTP API's OpenAPI document.")],
 )
-for command in (*COMMANDS, openapi_cli):
-    main.add_command(command)

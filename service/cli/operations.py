@@ -12,30 +12,28 @@ from datetime import date
 from pathlib import Path
 
 import click
-from flask import current_app
-from flask.cli import AppGroup, with_appcontext
 
 from ..api.scopes import SCOPES
 from ..engine.models import BAND_TYPES, MODELS, MODES
 from ..formats import CASH
+from .settings import settings
 
 # The rest is imported in the commands that use it, not here: every ``plusalpha`` command loads
 # this module (``--help`` too), and the ledger, the HTTP layer, the worker's jobs and the engine
 # they run take from a fraction of a second to seconds to import.
 
-cache_cli = AppGroup("cache", help="The Redis serving cache.")
-keys_cli = AppGroup("keys", help="API keys.")
+cache_cli = click.Group("cache", help="The Redis serving cache.")
+keys_cli = click.Group("keys", help="API keys.")
 
 
 def app_handles():
     from ..worker.handles import handles
 
-    return handles(current_app.config)
+    return handles(settings())
 
 
 @click.command("worker")
 @click.option("--once", is_flag=True, help="Run what is due now and exit.")
-@with_appcontext
 def worker_command(once: bool) -> None:
     """Run the rebalance worker: the months that are due, then after every month end."""
     from ..worker.handles import QUEUE
@@ -69,7 +67,7 @@ def keys_demo() -> None:
     """Print the demo key kept under the var dir, creating it when missing or revoked."""
     from ..ledger import create_key, key_for_secret
 
-    path = Path(current_app.config["VAR_DIR"]) / "demo-key"
+    path = Path(settings()["VAR_DIR"]) / "demo-key"
     with app_handles().sessions() as session:
         secret = path.read_text().strip() if path.exists() else ""
         key = key_for_secret(session, secret) if secret else None
@@ -170,7 +168,6 @@ def keys_rotate(key_id: str) -> None:
 @click.option("--restricted", multiple=True, help="A ticker never bought (repeat).")
 @click.option("--locked", multiple=True, help="A ticker never traded (repeat).")
 @click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv")
-@with_appcontext
 def trades_command(model_id: str, account_csv, fmt: str, **options) -> None:
     """The trades that bring an account to the model's weights in force today.
 

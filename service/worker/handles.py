@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cached_property, partial
+from functools import cached_property
 
-from ..cache import make_redis
 from ..config import ledger_url, settings_from_env
 from ..ledger import make_engine, session_factory, upgrade
 
@@ -47,5 +46,10 @@ def handles(settings: dict | None = None) -> Handles:
     settings = settings or settings_from_env()
     engine = make_engine(ledger_url(settings))
     upgrade(engine)
-    open_redis = partial(make_redis, settings["REDIS_URL"], settings["VAR_DIR"])
+
+    def open_redis():
+        from ..cache import make_redis  # redis-py, imported by the commands that use the cache
+
+        return make_redis(settings["REDIS_URL"], settings["VAR_DIR"])
+
     return Handles(session_factory(engine), open_redis, settings["DATA_DIR"])
