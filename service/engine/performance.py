@@ -79,7 +79,8 @@ def performance_table(
 
 def assemble_table(data: MarketData, backtests: dict[str, Backtest], as_of: pd.Period):
     """The table from finished backtests and the data they ran on (cut at ``as_of``)."""
-    index_returns = monthly_returns(data.prices)
+    tickers = {AGG_INDEX, RISK_FREE, *(b.ticker for b in PASSIVE_BENCHMARKS.values())}
+    index_returns = monthly_returns(data.prices[data.prices.columns.intersection(list(tickers))])
     agg = index_returns[AGG_INDEX][ITD_START:as_of]
     risk_free = index_returns.get(RISK_FREE)
     rows = [backtest_row(backtest, agg, risk_free, as_of) for backtest in backtests.values()]
@@ -118,7 +119,8 @@ def backtest_row(
 def as_of_backtest(backtest: Backtest, as_of: pd.Period) -> Backtest:
     """The backtest as it stood at the end of ``as_of``: what a run on the data cut there gives
     (the backtests are out of sample, so cutting the data cuts nothing else)."""
-    rebalances = [r for r in backtest.rebalances if r.date <= as_of.end_time]
+    end = as_of.end_time
+    rebalances = [r for r in backtest.rebalances if r.date <= end]
     return Backtest(backtest.model, rebalances, backtest.returns[:as_of])
 
 
