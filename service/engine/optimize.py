@@ -34,6 +34,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.linalg import lapack
 
+from .threads import one_blas_thread
+
 MAX_SEARCH_STEPS = 200
 VOLATILITY_TOLERANCE = 1e-9
 # The search aims this far inside the target: the working set's root is exact, so it lands
@@ -160,7 +162,8 @@ def optimize_portfolio(
         turnover_penalty,
         turnover_cost,
     )
-    return problem.solve(initial_weights, initial_multiplier)
+    with one_blas_thread():
+        return problem.solve(initial_weights, initial_multiplier)
 
 
 def _array(value, name: str, shape: tuple) -> np.ndarray:
@@ -234,6 +237,7 @@ class _Problem:
     def __post_init__(self) -> None:
         # Groups whose cap can bind: a cap of 1 or more never does, given the budget.
         self.cappable = self.caps < 1.0
+        self.any_cappable = bool(self.cappable.any())
 
     def volatility(self, w: np.ndarray) -> float:
         return float(np.sqrt(max(w @ self.sigma @ w, 0.0)))
@@ -264,12 +268,44 @@ class _Problem:
                 break
         return w
 
+    def near_previous(self) -> np.ndarray:
+        """A feasible point that keeps every previous weight the constraints allow.
+
+        Weights above their bound are cut to it, groups above their cap scaled down to it, and
+        what is left of the budget is filled greedily in order of expected return.
+        """
+        w = np.minimum(np.maximum(self.previous, 0.0), self.upper)
+        totals = np.bincount(self.groups, w, len(self.caps))
+        over = totals > self.caps
+        if over.any():
+            w *= np.where(over, self.caps / np.where(over, totals, 1.0), 1.0)[self.groups]
+            totals = np.bincount(self.groups, w, len(self.caps))
+        if w.sum() > 1.0:
+            w /= w.sum()
+            totals = np.bincount(self.groups, w, len(self.caps))
+        room = self.caps - totals
+        left = 1.0 - float(w.sum())
+        for i in np.argsort(-self.mu, kind="stable"):
+            if left <= 1e-15:
+                break
+            take = min(self.upper[i] - w[i], left, room[self.groups[i]])
+            if take > 0:
+                w[i] += take
+                room[self.groups[i]] -= take
+                left -= take
+        w = _exact_budget(w, (w <= 0) | (w >= self.upper) | (w == self.previous))
+        return w if self.is_feasible(w) else self.greedy_vertex()
+
     def solve(self, initial_weights=None, initial_multiplier=None) -> OptimizationResult:
         vertex = self.greedy_vertex()
         if self.kappa == 0 and self.eta == 0 and self.volatility(vertex) <= self.target:
             return self.result(vertex, "unconstrained")
         start = vertex
-        if initial_weights is not None:
+        if self.eta and self.previous.any():
+            # A linear turnover cost holds most weights at their previous values: start there
+            # with them fixed, rather than reach each kink by an iteration of its own.
+            start = self.near_previous()
+        elif initial_weights is not None:
             initial = np.asarray(initial_weights, dtype=float)
             if initial.shape == vertex.shape and self.is_feasible(initial):
                 start = initial.copy()
@@ -330,6 +366,8 @@ class _Problem:
                 if self.volatility(least.w) > self.target:
                     return self.result(least.w, "min_variance")
             root = self.root_log_multiplier(state, lam, aim, low, high, (t_min, t_max))
+            if root is None:
+                root = self.breakpoint_log_multiplier(state, lam, low, high, (t_min, t_max))
             if root is not None:
                 t = root
             elif high is None:
@@ -362,6 +400,44 @@ class _Problem:
             return t if lower + margin < t < upper - margin else None
         inside = lower < t < upper or (low is None and t == upper == limits[1])
         return t if inside and t != float(np.log(lam)) else None
+
+    def breakpoint_log_multiplier(self, state, lam, low, high, limits) -> float | None:
+        """Just past the next multiplier at which a vertex's working set changes, else None.
+
+        A working set that leaves no freedom (a vertex) has no root: its solution stays put as
+        ``lam`` moves, until a multiplier of the working set changes sign. The multipliers are
+        affine in ``lam`` there, so that point is explicit, and the search jumps just past it
+        (towards more risk when the vertex is within target, less when it is too risky)
+        instead of narrowing the bracket a few percent at a time. Without such a point below a
+        vertex within target, the least multiplier resolvable is next: it is then the answer.
+        """
+        free, blocks = state.free_blocks(self.groups)
+        if len(free) != len(np.unique(blocks)):
+            return None
+        t = float(np.log(lam))
+        lower = low[0] if low is not None else limits[0]
+        upper = high[0] if high is not None else limits[1]
+        risky = high is None or high[0] != t
+        sides = state.sides(self) if self.eta else None
+        constant = 2 * self.kappa * (state.w - self.previous) - self.mu
+        if self.eta:
+            constant = constant + self.eta * sides
+        slope = self.sigma @ state.w
+        a = _multiplier_values(slope, free, blocks, self.groups, state, 0.0)
+        b = _multiplier_values(constant, free, blocks, self.groups, state, self.eta)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            crossing = -b / a
+        if risky:
+            crossing = crossing[(a < 0) & (crossing > lam)]
+            if not len(crossing):
+                return None
+            jump = float(np.log(crossing.min())) + 1e-7 * max(1.0, abs(t))
+        else:
+            crossing = crossing[(a > 0) & (crossing > 0) & (crossing < lam)]
+            if not len(crossing):
+                return limits[0] if lower < t else None
+            jump = float(np.log(crossing.max())) - 1e-7 * max(1.0, abs(t))
+        return jump if lower < jump < upper and abs(jump - t) > BRACKET_WIDTH else None
 
     def secant_log_multiplier(self, low: tuple, high: tuple) -> float:
         """The secant of the volatility over the bracket, kept well inside it."""
@@ -415,12 +491,15 @@ class _ActiveSet:
     def start(cls, problem: _Problem, w: np.ndarray) -> _ActiveSet:
         at_zero = w <= 0
         at_upper = (w >= problem.upper) & ~at_zero
-        if (at_zero | at_upper).all():
+        at_kink = np.zeros(len(w), dtype=bool)
+        if problem.eta:
+            at_kink = (w == problem.previous) & ~at_zero & ~at_upper
+        if (at_zero | at_upper | at_kink).all():
             # A vertex: release the largest holding so the budget row stays independent.
             i = int(np.argmax(w))
-            at_zero[i] = at_upper[i] = False
+            at_zero[i] = at_upper[i] = at_kink[i] = False
         capped = np.zeros(len(problem.caps), dtype=bool)
-        return cls(w, at_zero, at_upper, capped, np.zeros(len(w), dtype=bool))
+        return cls(w, at_zero, at_upper, capped, at_kink)
 
     def sides(self, problem: _Problem) -> np.ndarray:
         """Which side of its previous weight each variable's turnover cost is on, shape (n,).
@@ -466,7 +545,7 @@ class _ActiveSet:
             linear += problem.eta * self.sides(problem)
         sigma_z = basis.T @ risk_gradient[free]
         rho = basis.T @ linear[free]
-        reduced = basis.T @ problem.sigma[np.ix_(free, free)] @ basis
+        reduced = basis.T @ problem.sigma[free[:, None], free] @ basis
         factor = _cholesky(reduced)
         if factor is None:
             return None
@@ -480,9 +559,9 @@ class _ActiveSet:
             return None
         if aim**2 > least:
             return float(np.sqrt(spread / (aim**2 - least)))
-        # No root: the Newton step of the volatility in log lam, at most two units.
+        # No root: the Newton step of the volatility in log lam, at most one unit.
         volatility = np.sqrt(least + spread / lam**2)
-        return float(lam * np.exp(min((volatility - aim) * volatility * lam**2 / spread, 2.0)))
+        return float(lam * np.exp(min((volatility - aim) * volatility * lam**2 / spread, 1.0)))
 
     def solve(
         self,
@@ -522,7 +601,7 @@ class _ActiveSet:
         stalled = 0  # consecutive steps of length zero
         for _ in range(20 * len(w) + 100):
             free, blocks = state.free_blocks(groups)
-            hessian = lam * sigma[np.ix_(free, free)]
+            hessian = lam * sigma[free[:, None], free]
             if kappa:
                 hessian.flat[:: len(free) + 1] += 2 * kappa
             step, limit = _working_set_step(hessian, _null_space(blocks), gradient[free])
@@ -530,7 +609,7 @@ class _ActiveSet:
                 w, free, blocks, step, limit, problem, capped, side, stalled > len(w)
             )
             if size > 0:
-                w[free] = np.clip(w[free] + size * step, 0.0, upper[free])
+                w[free] = np.minimum(np.maximum(w[free] + size * step, 0.0), upper[free])
                 moved = size * step
                 gradient += lam * (moved @ sigma[free])  # sigma is symmetric: rows for columns
                 if kappa:
@@ -699,26 +778,31 @@ def _ratio_test(w, free, blocks, step, limit, problem: _Problem, capped, side, l
     side blocks too. Among ties the first is taken, or, with ``lowest_index`` (after a run of
     steps of length zero, the guard against cycling), the one of lowest index.
     """
-    free_groups = problem.groups[free]
-    inside = blocks >= 0
-    members = np.bincount(free_groups, minlength=len(problem.caps))
-    outside = len(free) - int(np.count_nonzero(inside))  # free variables in no capped group
     current = w[free]
-    ratios = np.full(len(free), np.inf)
-    down, up = step < -STEP_NOISE, step > STEP_NOISE
-    ratios[down] = current[down] / -step[down]
-    ratios[up] = (problem.upper[free][up] - current[up]) / step[up]
+    # The bound each variable heads to, reached at (bound - current) / step: the same floating
+    # point operations as current / -step going down and (upper - current) / step going up.
+    bound = np.where(step < 0, 0.0, problem.upper[free])
+    ratios = np.divide(
+        bound - current, step, out=np.full(len(free), np.inf), where=np.abs(step) > STEP_NOISE
+    )
     at_kink = None
     if side is not None:
-        kinks = np.full(len(free), np.inf)
         towards = side[free] * step < -STEP_NOISE
-        kinks[towards] = (problem.previous[free] - current)[towards] / step[towards]
+        kinks = np.divide(
+            problem.previous[free] - current, step, out=np.full(len(free), np.inf), where=towards
+        )
         at_kink = kinks < ratios
         ratios = np.minimum(ratios, kinks)
-    if inside.any():
+    free_groups = problem.groups[free]
+    if capped.any():  # then some free variables are inside capped groups: each keeps one
+        members = np.bincount(free_groups, minlength=len(problem.caps))
+        inside = blocks >= 0
+        outside = len(free) - int(np.count_nonzero(inside))  # free variables in no capped group
         ratios[~np.where(inside, members[free_groups] >= 2, outside >= 2)] = np.inf
-    elif outside < 2:
-        ratios[:] = np.inf
+    else:
+        members, outside = None, len(free)
+        if outside < 2:
+            ratios[:] = np.inf
     k = int(np.argmin(ratios))
     size, blocking = limit, None
     if ratios[k] < limit:
@@ -729,8 +813,10 @@ def _ratio_test(w, free, blocks, step, limit, problem: _Problem, capped, side, l
             "kink" if at_kink is not None and at_kink[k] else ("zero" if step[k] < 0 else "upper")
         )
         blocking = (kind, int(free[k]))
-    if not problem.cappable.any():
+    if not problem.any_cappable:
         return size, blocking
+    if members is None:
+        members = np.bincount(free_groups, minlength=len(problem.caps))
     growth = np.bincount(free_groups, step, len(problem.caps))
     candidates = (growth > STEP_NOISE) & ~capped & problem.cappable
     candidates &= (members >= 1) & (outside - members >= 1)
@@ -760,15 +846,7 @@ def _constraints_to_drop(
     run of steps of length zero) the first negative one, Bland's rule.
     """
     capped = state.capped
-    outside = blocks < 0
-    budget = -float(gradient[free[outside]].mean())
-    caps = np.zeros(len(capped))
-    if capped.any():
-        inside = ~outside
-        totals = np.bincount(blocks[inside], gradient[free[inside]], len(capped))
-        counts = np.bincount(blocks[inside], minlength=len(capped))
-        caps[capped] = -totals[capped] / counts[capped] - budget
-    reduced = gradient + budget + caps[groups]
+    reduced, caps = _reduced_gradient(gradient, free, blocks, groups, capped)
     tolerance = 1e-12 * (1.0 + np.abs(gradient).max())
     bounds = np.where(state.at_zero, reduced, np.where(state.at_upper, -reduced, np.inf))
     if eta:
@@ -783,6 +861,42 @@ def _constraints_to_drop(
     if len(negative_caps) and caps[negative_caps].min() < worst_bound:
         return negative[:0], int(negative_caps[np.argmin(caps[negative_caps])]), reduced
     return negative[bounds[negative] == worst_bound][:1], None, reduced
+
+
+def _reduced_gradient(gradient, free, blocks, groups, capped) -> tuple[np.ndarray, np.ndarray]:
+    """The reduced gradient, shape (n,), and the capped groups' multipliers, shape (k,).
+
+    Both are linear in ``gradient``; see ``_constraints_to_drop``.
+    """
+    caps = np.zeros(len(capped))
+    if not capped.any():
+        return gradient + -float(gradient[free].sum() / len(free)), caps
+    outside = blocks < 0
+    budget = -float(gradient[free[outside]].mean())
+    inside = ~outside
+    totals = np.bincount(blocks[inside], gradient[free[inside]], len(capped))
+    counts = np.bincount(blocks[inside], minlength=len(capped))
+    caps[capped] = -totals[capped] / counts[capped] - budget
+    return gradient + budget + caps[groups], caps
+
+
+def _multiplier_values(gradient, free, blocks, groups, state: _ActiveSet, eta: float):
+    """The working set's multipliers for ``gradient``, each non-negative at an optimum.
+
+    Affine in ``gradient`` and ``eta``: one value per bound, two per kink (``eta`` less the
+    reduced gradient and ``eta`` plus it) and one per capped group, in a fixed order.
+    """
+    reduced, caps = _reduced_gradient(gradient, free, blocks, groups, state.capped)
+    kinks = reduced[state.at_kink]
+    return np.concatenate(
+        [
+            reduced[state.at_zero],
+            -reduced[state.at_upper],
+            eta - kinks,
+            eta + kinks,
+            caps[state.capped],
+        ]
+    )
 
 
 def _exact_budget(w: np.ndarray, fixed: np.ndarray) -> np.ndarray:
