@@ -658,6 +658,16 @@ def _null_space(blocks: np.ndarray) -> np.ndarray:
     """
     if blocks[0] == blocks[-1] and (blocks == blocks[0]).all():
         return _householder_complement(len(blocks))
+    return _block_null_space(np.asarray(blocks, dtype=np.int64).tobytes())
+
+
+@functools.lru_cache(maxsize=4096)
+def _block_null_space(key: bytes) -> np.ndarray:
+    """``_null_space`` of several blocks, cached by their labels (read only).
+
+    A solve meets the same few working sets again and again.
+    """
+    blocks = np.frombuffer(key, dtype=np.int64)
     labels = np.unique(blocks)
     basis = np.zeros((len(blocks), len(blocks) - len(labels)))
     column = 0
@@ -666,6 +676,7 @@ def _null_space(blocks: np.ndarray) -> np.ndarray:
         k = len(members)
         basis[members, column : column + k - 1] = _householder_complement(k)
         column += k - 1
+    basis.setflags(write=False)
     return basis
 
 
