@@ -1,5 +1,5 @@
 """The model engine: market data, risk model, optimizer, backtest and analytics.
 
-A pure library (numpy, pandas, scipy). It imports nothing from Flask, Redis or SQL, nor
-anything of ours outside this package.
+A pure library (numpy, pandas, scipy; threadpoolctl to hold BLAS to one thread). It imports
+nothing from Flask, Redis or SQL, nor anything of ours outside this package.
 """

@@ -25,6 +25,7 @@ from .models import MODELS, ModelSpec
 from .optimize import optimize_portfolio
 from .risk import RiskModel, estimate_risk
 from .signals import SIGNALS
+from .threads import one_blas_thread
 
 
 @dataclass(frozen=True)
@@ -99,18 +100,23 @@ def run_backtests(
     returns = data.returns()
     etfs = data.etfs.index
     books = {spec.id: _Book(spec, data.etfs) for spec in specs}
-    for date in tqdm(dates, desc="backtest", unit="month", disable=not progress):
-        levels = data.prices.loc[:date]
-        risk = estimate_risk(returns.loc[:date, etfs])
-        covered = etfs.get_indexer(risk.tickers)
-        signals = {
-            name: SIGNALS[name](levels, risk.tickers).to_numpy()
-            for name in {s.signal for s in specs}
-        }
-        closes = levels[etfs].iloc[-1].to_numpy()
-        for book in books.values():
-            book.rebalance(date, closes, risk, covered, signals[book.spec.signal])
+    with one_blas_thread():
+        for date in tqdm(dates, desc="backtest", unit="month", disable=not progress):
+            _rebalance_all(data, returns, etfs, date, specs, books)
     return {spec.id: books[spec.id].result() for spec in specs}
+
+
+def _rebalance_all(data, returns, etfs, date, specs, books) -> None:
+    """Estimate the risk model and the signals at ``date`` once, and rebalance every book."""
+    levels = data.prices.loc[:date]
+    risk = estimate_risk(returns.loc[:date, etfs])
+    covered = etfs.get_indexer(risk.tickers)
+    signals = {
+        name: SIGNALS[name](levels, risk.tickers).to_numpy() for name in {s.signal for s in specs}
+    }
+    closes = levels[etfs].iloc[-1].to_numpy()
+    for book in books.values():
+        book.rebalance(date, closes, risk, covered, signals[book.spec.signal])
 
 
 def run_backtest(data: MarketData, model_id: str, progress: bool = False) -> Backtest:

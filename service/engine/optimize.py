@@ -34,6 +34,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.linalg import lapack
 
+from .threads import one_blas_thread
+
 MAX_SEARCH_STEPS = 200
 VOLATILITY_TOLERANCE = 1e-9
 # The search aims this far inside the target: the working set's root is exact, so it lands
@@ -47,6 +49,8 @@ CURVATURE_TOLERANCE = 1e-11
 RESOLUTION = 1e-10
 # A bracket of the price of risk narrower than this (in log lam) is a jump of the solution.
 BRACKET_WIDTH = 1e-9
+# Up to this many free variables the ratio test runs on Python floats (see _scalar_ratio_test).
+SCALAR_FREE = 8
 
 
 class RiskTargetUnreachable(UserWarning):
@@ -160,7 +164,8 @@ def optimize_portfolio(
         turnover_penalty,
         turnover_cost,
     )
-    return problem.solve(initial_weights, initial_multiplier)
+    with one_blas_thread():
+        return problem.solve(initial_weights, initial_multiplier)
 
 
 def _array(value, name: str, shape: tuple) -> np.ndarray:
@@ -192,7 +197,8 @@ class _Problem:
         n = len(mu)
         mu = _array(mu, "expected_returns", (n,))
         sigma = _array(sigma, "covariance", (n, n))
-        if np.abs(sigma - sigma.T).max() > 1e-10 * np.abs(sigma).max() + 1e-14:
+        # sigma - sigma.T is exactly antisymmetric, so its largest entry is its largest in size.
+        if (sigma - sigma.T).max() > 1e-10 * np.abs(sigma).max() + 1e-14:
             raise ValueError("covariance must be symmetric")
         if not np.isfinite(target) or target <= 0:
             raise ValueError("target_volatility must be a positive number")
@@ -234,6 +240,7 @@ class _Problem:
     def __post_init__(self) -> None:
         # Groups whose cap can bind: a cap of 1 or more never does, given the budget.
         self.cappable = self.caps < 1.0
+        self.any_cappable = bool(self.cappable.any())
 
     def volatility(self, w: np.ndarray) -> float:
         return float(np.sqrt(max(w @ self.sigma @ w, 0.0)))
@@ -264,12 +271,44 @@ class _Problem:
                 break
         return w
 
+    def near_previous(self) -> np.ndarray:
+        """A feasible point that keeps every previous weight the constraints allow.
+
+        Weights above their bound are cut to it, groups above their cap scaled down to it, and
+        what is left of the budget is filled greedily in order of expected return.
+        """
+        w = np.minimum(np.maximum(self.previous, 0.0), self.upper)
+        totals = np.bincount(self.groups, w, len(self.caps))
+        over = totals > self.caps
+        if over.any():
+            w *= np.where(over, self.caps / np.where(over, totals, 1.0), 1.0)[self.groups]
+            totals = np.bincount(self.groups, w, len(self.caps))
+        if w.sum() > 1.0:
+            w /= w.sum()
+            totals = np.bincount(self.groups, w, len(self.caps))
+        room = self.caps - totals
+        left = 1.0 - float(w.sum())
+        for i in np.argsort(-self.mu, kind="stable"):
+            if left <= 1e-15:
+                break
+            take = min(self.upper[i] - w[i], left, room[self.groups[i]])
+            if take > 0:
+                w[i] += take
+                room[self.groups[i]] -= take
+                left -= take
+        w = _exact_budget(w, (w <= 0) | (w >= self.upper) | (w == self.previous))
+        return w if self.is_feasible(w) else self.greedy_vertex()
+
     def solve(self, initial_weights=None, initial_multiplier=None) -> OptimizationResult:
         vertex = self.greedy_vertex()
         if self.kappa == 0 and self.eta == 0 and self.volatility(vertex) <= self.target:
             return self.result(vertex, "unconstrained")
         start = vertex
-        if initial_weights is not None:
+        if self.eta and self.previous.any():
+            # A linear turnover cost holds most weights at their previous values: start there
+            # with them fixed, rather than reach each kink by an iteration of its own.
+            start = self.near_previous()
+        elif initial_weights is not None:
             initial = np.asarray(initial_weights, dtype=float)
             if initial.shape == vertex.shape and self.is_feasible(initial):
                 start = initial.copy()
@@ -330,6 +369,8 @@ class _Problem:
                 if self.volatility(least.w) > self.target:
                     return self.result(least.w, "min_variance")
             root = self.root_log_multiplier(state, lam, aim, low, high, (t_min, t_max))
+            if root is None:
+                root = self.breakpoint_log_multiplier(state, lam, low, high, (t_min, t_max))
             if root is not None:
                 t = root
             elif high is None:
@@ -362,6 +403,44 @@ class _Problem:
             return t if lower + margin < t < upper - margin else None
         inside = lower < t < upper or (low is None and t == upper == limits[1])
         return t if inside and t != float(np.log(lam)) else None
+
+    def breakpoint_log_multiplier(self, state, lam, low, high, limits) -> float | None:
+        """Just past the next multiplier at which a vertex's working set changes, else None.
+
+        A working set that leaves no freedom (a vertex) has no root: its solution stays put as
+        ``lam`` moves, until a multiplier of the working set changes sign. The multipliers are
+        affine in ``lam`` there, so that point is explicit, and the search jumps just past it
+        (towards more risk when the vertex is within target, less when it is too risky)
+        instead of narrowing the bracket a few percent at a time. Without such a point below a
+        vertex within target, the least multiplier resolvable is next: it is then the answer.
+        """
+        free, blocks = state.free_blocks(self.groups)
+        if len(free) != len(np.unique(blocks)):
+            return None
+        t = float(np.log(lam))
+        lower = low[0] if low is not None else limits[0]
+        upper = high[0] if high is not None else limits[1]
+        risky = high is None or high[0] != t
+        sides = state.sides(self) if self.eta else None
+        constant = 2 * self.kappa * (state.w - self.previous) - self.mu
+        if self.eta:
+            constant = constant + self.eta * sides
+        slope = self.sigma @ state.w
+        a = _multiplier_values(slope, free, blocks, self.groups, state, 0.0)
+        b = _multiplier_values(constant, free, blocks, self.groups, state, self.eta)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            crossing = -b / a
+        if risky:
+            crossing = crossing[(a < 0) & (crossing > lam)]
+            if not len(crossing):
+                return None
+            jump = float(np.log(crossing.min())) + 1e-7 * max(1.0, abs(t))
+        else:
+            crossing = crossing[(a > 0) & (crossing > 0) & (crossing < lam)]
+            if not len(crossing):
+                return limits[0] if lower < t else None
+            jump = float(np.log(crossing.max())) - 1e-7 * max(1.0, abs(t))
+        return jump if lower < jump < upper and abs(jump - t) > BRACKET_WIDTH else None
 
     def secant_log_multiplier(self, low: tuple, high: tuple) -> float:
         """The secant of the volatility over the bracket, kept well inside it."""
@@ -415,12 +494,15 @@ class _ActiveSet:
     def start(cls, problem: _Problem, w: np.ndarray) -> _ActiveSet:
         at_zero = w <= 0
         at_upper = (w >= problem.upper) & ~at_zero
-        if (at_zero | at_upper).all():
+        at_kink = np.zeros(len(w), dtype=bool)
+        if problem.eta:
+            at_kink = (w == problem.previous) & ~at_zero & ~at_upper
+        if (at_zero | at_upper | at_kink).all():
             # A vertex: release the largest holding so the budget row stays independent.
             i = int(np.argmax(w))
-            at_zero[i] = at_upper[i] = False
+            at_zero[i] = at_upper[i] = at_kink[i] = False
         capped = np.zeros(len(problem.caps), dtype=bool)
-        return cls(w, at_zero, at_upper, capped, np.zeros(len(w), dtype=bool))
+        return cls(w, at_zero, at_upper, capped, at_kink)
 
     def sides(self, problem: _Problem) -> np.ndarray:
         """Which side of its previous weight each variable's turnover cost is on, shape (n,).
@@ -466,7 +548,7 @@ class _ActiveSet:
             linear += problem.eta * self.sides(problem)
         sigma_z = basis.T @ risk_gradient[free]
         rho = basis.T @ linear[free]
-        reduced = basis.T @ problem.sigma[np.ix_(free, free)] @ basis
+        reduced = basis.T @ problem.sigma[free[:, None], free] @ basis
         factor = _cholesky(reduced)
         if factor is None:
             return None
@@ -480,9 +562,9 @@ class _ActiveSet:
             return None
         if aim**2 > least:
             return float(np.sqrt(spread / (aim**2 - least)))
-        # No root: the Newton step of the volatility in log lam, at most two units.
+        # No root: the Newton step of the volatility in log lam, at most one unit.
         volatility = np.sqrt(least + spread / lam**2)
-        return float(lam * np.exp(min((volatility - aim) * volatility * lam**2 / spread, 2.0)))
+        return float(lam * np.exp(min((volatility - aim) * volatility * lam**2 / spread, 1.0)))
 
     def solve(
         self,
@@ -522,7 +604,7 @@ class _ActiveSet:
         stalled = 0  # consecutive steps of length zero
         for _ in range(20 * len(w) + 100):
             free, blocks = state.free_blocks(groups)
-            hessian = lam * sigma[np.ix_(free, free)]
+            hessian = lam * sigma[free[:, None], free]
             if kappa:
                 hessian.flat[:: len(free) + 1] += 2 * kappa
             step, limit = _working_set_step(hessian, _null_space(blocks), gradient[free])
@@ -530,7 +612,7 @@ class _ActiveSet:
                 w, free, blocks, step, limit, problem, capped, side, stalled > len(w)
             )
             if size > 0:
-                w[free] = np.clip(w[free] + size * step, 0.0, upper[free])
+                w[free] = np.minimum(np.maximum(w[free] + size * step, 0.0), upper[free])
                 moved = size * step
                 gradient += lam * (moved @ sigma[free])  # sigma is symmetric: rows for columns
                 if kappa:
@@ -579,6 +661,16 @@ def _null_space(blocks: np.ndarray) -> np.ndarray:
     """
     if blocks[0] == blocks[-1] and (blocks == blocks[0]).all():
         return _householder_complement(len(blocks))
+    return _block_null_space(np.asarray(blocks, dtype=np.int64).tobytes())
+
+
+@functools.lru_cache(maxsize=4096)
+def _block_null_space(key: bytes) -> np.ndarray:
+    """``_null_space`` of several blocks, cached by their labels (read only).
+
+    A solve meets the same few working sets again and again.
+    """
+    blocks = np.frombuffer(key, dtype=np.int64)
     labels = np.unique(blocks)
     basis = np.zeros((len(blocks), len(blocks) - len(labels)))
     column = 0
@@ -587,6 +679,7 @@ def _null_space(blocks: np.ndarray) -> np.ndarray:
         k = len(members)
         basis[members, column : column + k - 1] = _householder_complement(k)
         column += k - 1
+    basis.setflags(write=False)
     return basis
 
 
@@ -699,26 +792,33 @@ def _ratio_test(w, free, blocks, step, limit, problem: _Problem, capped, side, l
     side blocks too. Among ties the first is taken, or, with ``lowest_index`` (after a run of
     steps of length zero, the guard against cycling), the one of lowest index.
     """
-    free_groups = problem.groups[free]
-    inside = blocks >= 0
-    members = np.bincount(free_groups, minlength=len(problem.caps))
-    outside = len(free) - int(np.count_nonzero(inside))  # free variables in no capped group
+    if len(free) <= SCALAR_FREE:
+        return _scalar_ratio_test(w, free, blocks, step, limit, problem, capped, side)
     current = w[free]
-    ratios = np.full(len(free), np.inf)
-    down, up = step < -STEP_NOISE, step > STEP_NOISE
-    ratios[down] = current[down] / -step[down]
-    ratios[up] = (problem.upper[free][up] - current[up]) / step[up]
+    # The bound each variable heads to, reached at (bound - current) / step: the same floating
+    # point operations as current / -step going down and (upper - current) / step going up.
+    bound = np.where(step < 0, 0.0, problem.upper[free])
+    ratios = np.divide(
+        bound - current, step, out=np.full(len(free), np.inf), where=np.abs(step) > STEP_NOISE
+    )
     at_kink = None
     if side is not None:
-        kinks = np.full(len(free), np.inf)
         towards = side[free] * step < -STEP_NOISE
-        kinks[towards] = (problem.previous[free] - current)[towards] / step[towards]
+        kinks = np.divide(
+            problem.previous[free] - current, step, out=np.full(len(free), np.inf), where=towards
+        )
         at_kink = kinks < ratios
         ratios = np.minimum(ratios, kinks)
-    if inside.any():
+    free_groups = problem.groups[free]
+    if capped.any():  # then some free variables are inside capped groups: each keeps one
+        members = np.bincount(free_groups, minlength=len(problem.caps))
+        inside = blocks >= 0
+        outside = len(free) - int(np.count_nonzero(inside))  # free variables in no capped group
         ratios[~np.where(inside, members[free_groups] >= 2, outside >= 2)] = np.inf
-    elif outside < 2:
-        ratios[:] = np.inf
+    else:
+        members, outside = None, len(free)
+        if outside < 2:
+            ratios[:] = np.inf
     k = int(np.argmin(ratios))
     size, blocking = limit, None
     if ratios[k] < limit:
@@ -729,8 +829,10 @@ def _ratio_test(w, free, blocks, step, limit, problem: _Problem, capped, side, l
             "kink" if at_kink is not None and at_kink[k] else ("zero" if step[k] < 0 else "upper")
         )
         blocking = (kind, int(free[k]))
-    if not problem.cappable.any():
+    if not problem.any_cappable:
         return size, blocking
+    if members is None:
+        members = np.bincount(free_groups, minlength=len(problem.caps))
     growth = np.bincount(free_groups, step, len(problem.caps))
     candidates = (growth > STEP_NOISE) & ~capped & problem.cappable
     candidates &= (members >= 1) & (outside - members >= 1)
@@ -741,6 +843,68 @@ def _ratio_test(w, free, blocks, step, limit, problem: _Problem, capped, side, l
         g = int(np.argmin(group_ratios))
         if group_ratios[g] < size:
             size, blocking = float(group_ratios[g]), ("cap", int(groups[g]))
+    if not np.isfinite(size):
+        raise RuntimeError("a direction of no curvature met no constraint")
+    return size, blocking
+
+
+def _scalar_ratio_test(w, free, blocks, step, limit, problem: _Problem, capped, side):
+    """``_ratio_test`` for a few free variables, in Python floats.
+
+    The same operations in the same order, so the same answer to the last bit (ties go to the
+    lowest index, as ``np.argmin`` breaks them), without fifty numpy calls on arrays of two to
+    five elements: on the backtests' solves, where the median iteration has two free variables,
+    it took the ratio test from about 60 to about 15 microseconds.
+    """
+    current, steps = w[free].tolist(), step.tolist()
+    uppers = problem.upper[free].tolist()
+    group_of, block_of = problem.groups[free].tolist(), blocks.tolist()
+    sides = side[free].tolist() if side is not None else None
+    previous = problem.previous[free].tolist() if side is not None else None
+    members: dict[int, int] = {}
+    for g in group_of:
+        members[g] = members.get(g, 0) + 1
+    outside = sum(1 for b in block_of if b < 0)
+    best, k, to_kink = np.inf, -1, False
+    for i, s in enumerate(steps):
+        implied = members[group_of[i]] < 2 if block_of[i] >= 0 else outside < 2
+        if implied:
+            continue
+        ratio, kink = np.inf, False
+        if s < -STEP_NOISE or s > STEP_NOISE:
+            ratio = ((0.0 if s < 0 else uppers[i]) - current[i]) / s
+        if sides is not None and sides[i] * s < -STEP_NOISE:
+            reach = (previous[i] - current[i]) / s
+            if reach < ratio:
+                ratio, kink = reach, True
+        if ratio < best:
+            best, k, to_kink = ratio, i, kink
+    size, blocking = limit, None
+    if k >= 0 and best < limit:
+        size = max(best, 0.0)
+        kind = "kink" if to_kink else ("zero" if steps[k] < 0 else "upper")
+        blocking = (kind, int(free[k]))
+    if problem.any_cappable:
+        growth: dict[int, float] = {}
+        for g, s in zip(group_of, steps, strict=True):
+            growth[g] = growth.get(g, 0.0) + s
+        candidates = sorted(
+            g
+            for g, grow in growth.items()
+            if grow > STEP_NOISE
+            and not capped[g]
+            and problem.cappable[g]
+            and outside - members[g] >= 1
+        )
+        if candidates:
+            totals = np.bincount(problem.groups, w, len(problem.caps))
+            least, chosen = np.inf, -1
+            for g in candidates:
+                ratio = max(float(problem.caps[g] - totals[g]), 0.0) / growth[g]
+                if ratio < least:
+                    least, chosen = ratio, g
+            if least < size:
+                size, blocking = least, ("cap", chosen)
     if not np.isfinite(size):
         raise RuntimeError("a direction of no curvature met no constraint")
     return size, blocking
@@ -760,15 +924,7 @@ def _constraints_to_drop(
     run of steps of length zero) the first negative one, Bland's rule.
     """
     capped = state.capped
-    outside = blocks < 0
-    budget = -float(gradient[free[outside]].mean())
-    caps = np.zeros(len(capped))
-    if capped.any():
-        inside = ~outside
-        totals = np.bincount(blocks[inside], gradient[free[inside]], len(capped))
-        counts = np.bincount(blocks[inside], minlength=len(capped))
-        caps[capped] = -totals[capped] / counts[capped] - budget
-    reduced = gradient + budget + caps[groups]
+    reduced, caps = _reduced_gradient(gradient, free, blocks, groups, capped)
     tolerance = 1e-12 * (1.0 + np.abs(gradient).max())
     bounds = np.where(state.at_zero, reduced, np.where(state.at_upper, -reduced, np.inf))
     if eta:
@@ -783,6 +939,42 @@ def _constraints_to_drop(
     if len(negative_caps) and caps[negative_caps].min() < worst_bound:
         return negative[:0], int(negative_caps[np.argmin(caps[negative_caps])]), reduced
     return negative[bounds[negative] == worst_bound][:1], None, reduced
+
+
+def _reduced_gradient(gradient, free, blocks, groups, capped) -> tuple[np.ndarray, np.ndarray]:
+    """The reduced gradient, shape (n,), and the capped groups' multipliers, shape (k,).
+
+    Both are linear in ``gradient``; see ``_constraints_to_drop``.
+    """
+    caps = np.zeros(len(capped))
+    if not capped.any():
+        return gradient + -float(gradient[free].sum() / len(free)), caps
+    outside = blocks < 0
+    budget = -float(gradient[free[outside]].mean())
+    inside = ~outside
+    totals = np.bincount(blocks[inside], gradient[free[inside]], len(capped))
+    counts = np.bincount(blocks[inside], minlength=len(capped))
+    caps[capped] = -totals[capped] / counts[capped] - budget
+    return gradient + budget + caps[groups], caps
+
+
+def _multiplier_values(gradient, free, blocks, groups, state: _ActiveSet, eta: float):
+    """The working set's multipliers for ``gradient``, each non-negative at an optimum.
+
+    Affine in ``gradient`` and ``eta``: one value per bound, two per kink (``eta`` less the
+    reduced gradient and ``eta`` plus it) and one per capped group, in a fixed order.
+    """
+    reduced, caps = _reduced_gradient(gradient, free, blocks, groups, state.capped)
+    kinks = reduced[state.at_kink]
+    return np.concatenate(
+        [
+            reduced[state.at_zero],
+            -reduced[state.at_upper],
+            eta - kinks,
+            eta + kinks,
+            caps[state.capped],
+        ]
+    )
 
 
 def _exact_budget(w: np.ndarray, fixed: np.ndarray) -> np.ndarray:
