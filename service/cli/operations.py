@@ -37,7 +37,8 @@ def app_handles():
 @click.option("--once", is_flag=True, help="Run what is due now and exit.")
 @with_appcontext
 def worker_command(once: bool) -> None:
-    """Run the rebalance worker: the months that are due, then after every month end."""
+    """Run the rebalance worker: the months that are due, then after every month end; and
+    deliver webhooks (not with --once: events wait in the outbox for a worker)."""
     from ..worker.handles import QUEUE
     from ..worker.jobs import run_due, scheduled_run
 
@@ -50,9 +51,11 @@ def worker_command(once: bool) -> None:
     from rq import Queue
 
     from ..worker.figures import MeasuredWorker
+    from ..worker.webhooks import run_dispatcher
 
     queue = Queue(QUEUE, connection=h.redis)
     queue.enqueue(scheduled_run)
+    run_dispatcher(h, current_app.config)  # the webhooks outbox, polled beside the jobs
     MeasuredWorker([queue], connection=h.redis).work(with_scheduler=True)
 
 

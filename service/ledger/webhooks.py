@@ -85,9 +85,9 @@ def live_subscriptions(session: Session) -> list[tuple[WebhookSubscription, ApiK
 
 
 def wants(subscription: WebhookSubscription, key: ApiKey, event: WebhookEvent) -> bool:
-    """Whether the event goes to the subscription: its type asked for, and its model among
-    those the subscription names and its key may read."""
-    if event.type not in subscription.events:
+    """Whether the event goes to the subscription: recorded since it was made, its type asked
+    for, and its model among those the subscription names and its key may read."""
+    if event.type not in subscription.events or event.created_at < subscription.created_at:
         return False
     if event.model_id is None:
         return True
