@@ -1,7 +1,8 @@
 """A webhook receiver on loopback for the tests and the benchmark: a threaded ``http.server``
 that keeps every request it gets and answers as the test tells it.
 
-``answers`` is a list of what to answer next, consumed in order (then ``default``): a status,
+``answers`` maps a path to what to answer its next requests, consumed in order (then
+``default``): a status,
 ``(status, headers)``, ``(status, headers, body)``, or :data:`HANG` (hold the request for
 ``hang_seconds``, then close it unanswered). :meth:`verified` checks each request's signature
 with ``standardwebhooks``, as a platform's receiver would.
@@ -36,35 +37,42 @@ class Received:
 @dataclass
 class Receiver:
     port: int = 0
-    answers: list = field(default_factory=list)
+    answers: dict[str, list] = field(default_factory=dict)
     default: int = 200
     hang_seconds: float = 5.0
     requests: list[Received] = field(default_factory=list)
-    lock: threading.Condition = field(default_factory=threading.Condition)
+    lock: threading.Condition = field(
+        default_factory=lambda: threading.Condition(threading.RLock())
+    )
 
     def url(self, path: str = "/hook") -> str:
         return f"http://127.0.0.1:{self.port}{path}"
 
-    def next_answer(self):
+    def next_answer(self, path: str):
         with self.lock:
-            return self.answers.pop(0) if self.answers else self.default
+            waiting = self.answers.get(path)
+            return waiting.pop(0) if waiting else self.default
 
     def keep(self, received: Received) -> None:
         with self.lock:
             self.requests.append(received)
             self.lock.notify_all()
 
-    def wait_for(self, count: int, timeout: float = 60) -> list[Received]:
-        """The requests once there are ``count`` of them (AssertionError after ``timeout``)."""
+    def of(self, path: str | None) -> list[Received]:
         with self.lock:
-            arrived = self.lock.wait_for(lambda: len(self.requests) >= count, timeout)
-            assert arrived, f"{len(self.requests)} of {count} webhooks arrived"
-            return list(self.requests)
+            return [r for r in self.requests if path is None or r.path == path]
 
-    def verified(self, secret: str) -> list[dict]:
-        """Every request's payload, each verified with the secret (raises if one fails)."""
+    def wait_for(self, count: int, path: str | None = None, timeout: float = 60) -> list[Received]:
+        """The requests (to ``path``, else all) once there are ``count`` of them
+        (AssertionError after ``timeout`` seconds)."""
         with self.lock:
-            return [Webhook(secret).verify(r.body, r.headers) for r in self.requests]
+            arrived = self.lock.wait_for(lambda: len(self.of(path)) >= count, timeout)
+            assert arrived, f"{len(self.of(path))} of {count} webhooks arrived"
+            return self.of(path)
+
+    def verified(self, secret: str, path: str | None = None) -> list[dict]:
+        """Every request's payload, each verified with the secret (raises if one fails)."""
+        return [Webhook(secret).verify(r.body, r.headers) for r in self.of(path)]
 
 
 def handler_of(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
@@ -76,7 +84,7 @@ def handler_of(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
             body = self.rfile.read(length)
             headers = {k.lower(): v for k, v in self.headers.items()}
             receiver.keep(Received(self.path, headers, body, time.monotonic()))
-            answer = receiver.next_answer()
+            answer = receiver.next_answer(self.path)
             if answer == HANG:
                 time.sleep(receiver.hang_seconds)
                 self.close_connection = True

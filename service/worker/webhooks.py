@@ -62,7 +62,7 @@ THREADS = 8
 """Deliveries a job sends at once: a slow receiver holds up one thread, not the batch."""
 QUEUE_LEASE = timedelta(minutes=5)
 """How long a delivery leased to a job may wait in the queue before it is leased again."""
-LEASE_MARGIN_SECONDS = 30
+LEASE_MARGIN_SECONDS = 5
 RESPONSE_KEPT_BYTES = 1024
 """How much of a receiver's answer an attempt keeps."""
 FAILING_DISABLES_AFTER = timedelta(days=5)
@@ -186,10 +186,10 @@ class Settings:
             poll_seconds=float(settings["WEBHOOK_POLL_SECONDS"]),
         )
 
-    @property
-    def job_lease(self) -> timedelta:
-        """How long a job may take to send a full batch."""
-        rounds = math.ceil(BATCH / THREADS)
+    def job_lease(self, count: int) -> timedelta:
+        """How long a job may take to send ``count`` deliveries, :data:`THREADS` at once: a
+        job killed mid-delivery holds them that long before they are sent again."""
+        rounds = math.ceil(count / THREADS)
         return timedelta(seconds=rounds * (self.timeout + 1) + LEASE_MARGIN_SECONDS)
 
 
@@ -217,7 +217,8 @@ def dispatch(h: Handles, settings: Settings) -> int:
             queue.enqueue(
                 deliver,
                 token,
-                job_timeout=int(settings.job_lease.total_seconds()),
+                len(ids),
+                job_timeout=math.ceil(settings.job_lease(len(ids)).total_seconds()),
                 result_ttl=600,
                 failure_ttl=24 * 3600,
             )
@@ -286,18 +287,19 @@ class Outcome:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
-def deliver(token: str) -> dict:
-    """The RQ job: send the deliveries leased to ``token``; how many ended in each state."""
+def deliver(token: str, count: int) -> dict:
+    """The RQ job: send the ``count`` deliveries leased to ``token``; how many ended in each
+    state."""
     settings = settings_from_env()
     h = handles(settings)
-    return deliver_leased(h, Settings.of(settings), token)
+    return deliver_leased(h, Settings.of(settings), token, count)
 
 
-def deliver_leased(h: Handles, settings: Settings, token: str) -> dict:
+def deliver_leased(h: Handles, settings: Settings, token: str, count: int = BATCH) -> dict:
     """Claim the deliveries of ``token`` and send them, :data:`THREADS` at once."""
     now = utc_now()
     with h.sessions() as session:
-        deliveries = claim(session, token, now + settings.job_lease)
+        deliveries = claim(session, token, now + settings.job_lease(count))
         subscriptions = subscriptions_by_id(session, {d.subscription_id for d in deliveries})
         events = events_by_id(session, {d.event_id for d in deliveries})
         work, cancelled = [], []

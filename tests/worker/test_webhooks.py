@@ -85,7 +85,7 @@ def drive(h, settings: Settings = FAST, rounds: int = 10) -> None:
             session.commit()
         if leased is None:
             return
-        deliver_leased(h, settings, leased[0])
+        deliver_leased(h, settings, *leased[:1], len(leased[1]))
 
 
 def deliveries(h) -> list[WebhookDelivery]:
@@ -124,7 +124,7 @@ def test_a_new_version_arrives_signed_thin_and_verifiable(h, receiver):
 
 def test_500_twice_then_200_is_three_attempts_with_one_webhook_id(h, receiver):
     subscribe(h, receiver.url())
-    receiver.answers = [500, 500]
+    receiver.answers["/hook"] = [500, 500]
     push(h)
     drive(h)
     received = receiver.wait_for(3)
@@ -149,7 +149,7 @@ def test_after_the_last_retry_the_delivery_fails(h, receiver):
 
 def test_410_disables_the_subscription(h, receiver):
     subscription, _ = subscribe(h, receiver.url())
-    receiver.answers = [410]
+    receiver.answers["/hook"] = [410]
     push(h)
     drive(h)
     (delivery,) = deliveries(h)
@@ -177,7 +177,7 @@ def test_a_subscription_failing_for_5_days_is_disabled(h, receiver):
 
 def test_retry_after_is_honoured(h, receiver):
     subscribe(h, receiver.url())
-    receiver.answers = [(503, {"Retry-After": "3600"})]
+    receiver.answers["/hook"] = [(503, {"Retry-After": "3600"})]
     push(h)
     before = utc_now()
     drive(h)
@@ -188,7 +188,7 @@ def test_retry_after_is_honoured(h, receiver):
 
 def test_a_receiver_that_hangs_past_the_timeout_is_retried(h, receiver):
     subscribe(h, receiver.url())
-    receiver.answers, receiver.hang_seconds = [HANG], 3
+    receiver.answers["/hook"], receiver.hang_seconds = [HANG], 3
     push(h)
     drive(h)
     (delivery,) = deliveries(h)
@@ -199,7 +199,7 @@ def test_a_receiver_that_hangs_past_the_timeout_is_retried(h, receiver):
 
 def test_redirects_are_not_followed(h, receiver):
     subscribe(h, receiver.url())
-    receiver.answers = [(302, {"Location": receiver.url("/elsewhere")})]
+    receiver.answers["/hook"] = [(302, {"Location": receiver.url("/elsewhere")})]
     push(h)
     drive(h)
     assert [r.path for r in receiver.requests] == ["/hook", "/hook"]
@@ -208,7 +208,7 @@ def test_redirects_are_not_followed(h, receiver):
 
 def test_a_receivers_answer_is_kept_to_1_kb(h, receiver):
     subscribe(h, receiver.url())
-    receiver.answers = [(500, {}, "é" * 5000)]
+    receiver.answers["/hook"] = [(500, {}, "é" * 5000)]
     push(h)
     drive(h)
     first = deliveries(h)[0].attempts[0]["response"]
