@@ -76,6 +76,25 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
+class Secret(str):
+    """A secret as the ledger gives it back: a str whose repr hides it, so that a log of result
+    rows (SQLAlchemy's, at DEBUG) never shows it."""
+
+    def __repr__(self) -> str:
+        return "'<secret>'"
+
+
+class SecretString(TypeDecorator[str]):
+    """A string column of secrets (webhooks' signing secrets, kept to sign with): read back as
+    :class:`Secret`. Statements' parameters are never logged (see ``service.ledger.database``)."""
+
+    impl = String(100)
+    cache_ok = True
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> str | None:
+        return None if value is None else Secret(value)
+
+
 class Base(DeclarativeBase):
     """The declarative base of every ledger table."""
 
@@ -204,8 +223,8 @@ class WebhookSubscription(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     disabled_reason: Mapped[str | None] = mapped_column(String(200))
-    secret: Mapped[str] = mapped_column(String(100))
-    previous_secret: Mapped[str | None] = mapped_column(String(100))
+    secret: Mapped[str] = mapped_column(SecretString)
+    previous_secret: Mapped[str | None] = mapped_column(SecretString)
     previous_secret_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)

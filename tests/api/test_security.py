@@ -271,6 +271,24 @@ def test_no_api_key_secret_in_the_logs_or_the_ledger(api_app, client, make_key, 
         assert not [row for row in stored if secret in row]
 
 
+def test_no_webhook_secret_in_the_logs(api_app, client, make_key, caplog):
+    """A webhook's signing secret is kept in the ledger to sign with, but never logged: not in
+    SQL statements' parameters at DEBUG, nor when it is made, rotated, shown or used."""
+    log_everything(caplog)
+    key = bearer(make_key(scopes=["webhooks:write"]))
+    body = {"url": "https://93.184.216.34/hook", "events": ["model.rebalanced"]}
+    created = client.post("/v1/webhooks", json=body, headers=key).json
+    url = f"/v1/webhooks/{created['id']}"
+    rotated = client.post(f"{url}/rotate-secret", headers=key).json
+    for path in (url, "/v1/webhooks", f"{url}/deliveries"):
+        assert client.get(path, headers=key).status_code == 200
+    assert client.post(f"{url}/test", headers=key).status_code == 202
+    assert "webhook_subscriptions" in caplog.text, "the SQL statements were not logged"
+    for secret in (created["secret"], rotated["secret"]):
+        assert secret not in caplog.text
+        assert secret.removeprefix("whsec_") not in caplog.text
+
+
 # --- API8: Redis and database URLs with a password ---------------------------------------------
 
 
