@@ -2,7 +2,7 @@
 
 The ledger is the record (:mod:`service.ledger.webhooks`); RQ only carries the work:
 
-* every ``plusalpha worker`` process runs a :class:`Dispatcher` thread that, every
+* every ``plusalpha worker`` process runs a dispatcher process (:func:`run_dispatcher`) that, every
   ``PLUSALPHA_WEBHOOK_POLL_SECONDS``, turns the outbox's new events into deliveries and leases
   the deliveries that are due to RQ jobs (:func:`dispatch`), :data:`BATCH` to a job. A version
   recorded while Redis or every worker was down is announced once they are back; a lease whose
@@ -28,10 +28,13 @@ import ipaddress
 import json
 import logging
 import math
+import multiprocessing
+import os
 import random
 import socket
 import threading
-from concurrent.futures import ThreadPoolExecutor
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -60,6 +63,9 @@ BATCH = 100
 """Deliveries per RQ job: a job forks a work horse and opens the ledger, so few large jobs."""
 THREADS = 8
 """Deliveries a job sends at once: a slow receiver holds up one thread, not the batch."""
+RECORD_EVERY = 25
+"""Attempts recorded per transaction: a job killed mid-batch sends again at most these and
+those in flight, and the ledger commits a batch's attempts in four transactions, not 100."""
 QUEUE_LEASE = timedelta(minutes=5)
 """How long a delivery leased to a job may wait in the queue before it is leased again."""
 LEASE_MARGIN_SECONDS = 5
@@ -242,24 +248,20 @@ def release(h: Handles, token: str) -> None:
         session.commit()
 
 
-class Dispatcher(threading.Thread):
-    """The thread of a ``plusalpha worker`` process that runs :func:`dispatch` every
-    ``poll_seconds``; an outage of the ledger or Redis is logged and waited out."""
+class Dispatcher:
+    """What the dispatcher process of a ``plusalpha worker`` does every ``poll_seconds``."""
 
     def __init__(self, h: Handles, settings: Settings) -> None:
-        super().__init__(name="webhook-dispatcher", daemon=True)
         self.h, self.settings = h, settings
-        self.stopped = threading.Event()
 
-    def run(self) -> None:
-        while not self.stopped.is_set():
-            try:
-                dispatch(self.h, self.settings)
-            except (SQLAlchemyError, RedisError) as error:
-                log.warning("webhook dispatch failed, trying again: %s", type(error).__name__)
-            except Exception:
-                log.exception("webhook dispatch failed")
-            self.stopped.wait(self.settings.poll_seconds)
+    def look(self) -> None:
+        """One :func:`dispatch`; an outage is logged, to be tried again at the next look."""
+        try:
+            dispatch(self.h, self.settings)
+        except (SQLAlchemyError, RedisError) as error:
+            log.warning("webhook dispatch failed, trying again: %s", type(error).__name__)
+        except Exception:
+            log.exception("webhook dispatch failed")
 
 
 # --- delivering --------------------------------------------------------------------------------
@@ -316,14 +318,20 @@ def deliver_leased(h: Handles, settings: Settings, token: str, count: int = BATC
         session.commit()
     local = threading.local()
 
-    def send_and_record(item: Work) -> str:
+    def sent(item: Work) -> tuple[str, Outcome]:
         if not hasattr(local, "http"):
             local.http = requests.Session()
-        outcome = send(local.http, item, settings)
-        return record(h, token, item.delivery_id, outcome, settings.schedule)
+        return item.delivery_id, send(local.http, item, settings)
 
+    states: list[str] = []
     with ThreadPoolExecutor(THREADS) as pool:
-        states = list(pool.map(send_and_record, work))
+        ended = []
+        for future in as_completed([pool.submit(sent, item) for item in work]):
+            ended.append(future.result())
+            if len(ended) == RECORD_EVERY:
+                states += record(h, token, ended, settings.schedule)
+                ended = []
+        states += record(h, token, ended, settings.schedule)
     return {state: states.count(state) for state in set(states)} | (
         {"cancelled": len(cancelled)} if cancelled else {}
     )
@@ -370,46 +378,53 @@ def retry_after_seconds(value: str | None) -> float | None:
     return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
 
 
-def record(h: Handles, token: str, delivery_id: str, outcome: Outcome, schedule) -> str:
-    """Record an attempt and decide what follows; the delivery's state after it.
+def record(h: Handles, token: str, ended: list[tuple[str, Outcome]], schedule) -> list[str]:
+    """Record attempts, in one transaction, and decide what follows each; the deliveries'
+    states after them.
 
-    Nothing is recorded when the lease is no longer ``token``'s (the delivery was retried by
-    hand, deleted, or leased again after this job overran its lease).
+    Nothing is recorded of a delivery whose lease is no longer ``token``'s (it was retried by
+    hand, deleted, or leased again after this job overran its lease): ``superseded``.
     """
-    now = utc_now()
+    if not ended:
+        return []
     with h.sessions() as session:
-        delivery = session.get(WebhookDelivery, delivery_id, with_for_update=True)
-        if delivery is None or delivery.lease_token != token or delivery.state != "pending":
-            return "superseded"
-        subscription = session.get_one(WebhookSubscription, delivery.subscription_id)
-        attempt = {
-            "at": now.isoformat(),
-            "status_code": outcome.status_code,
-            "error": outcome.error,
-            "response": outcome.response,
-        }
-        delivery.attempts = [*delivery.attempts, attempt]
-        delivery.lease_token, delivery.lease_until = None, None
-        failures = len(delivery.attempts)
-        if outcome.delivered:
-            delivery.state, delivery.next_attempt_at = "delivered", None
-            subscription.failing_since = None
-        elif outcome.status_code == 410:
-            disable(session, subscription, "the receiver answered 410 Gone", delivery)
-        else:
-            if subscription.failing_since is None:
-                subscription.failing_since = now
-            if now - subscription.failing_since >= FAILING_DISABLES_AFTER:
-                disable(session, subscription, "every delivery failed for 5 days", delivery)
-            elif failures > len(schedule):
-                delivery.state, delivery.next_attempt_at = "failed", None
-            else:
-                delay = jittered(schedule[failures - 1])
-                delay = max(delay, outcome.retry_after or 0.0)
-                delivery.next_attempt_at = now + timedelta(seconds=delay)
-        state = delivery.state
+        states = [record_one(session, token, d, outcome, schedule) for d, outcome in ended]
         session.commit()
-        return state
+    return states
+
+
+def record_one(session, token: str, delivery_id: str, outcome: Outcome, schedule) -> str:
+    now = utc_now()
+    delivery = session.get(WebhookDelivery, delivery_id, with_for_update=True)
+    if delivery is None or delivery.lease_token != token or delivery.state != "pending":
+        return "superseded"
+    subscription = session.get_one(WebhookSubscription, delivery.subscription_id)
+    attempt = {
+        "at": now.isoformat(),
+        "status_code": outcome.status_code,
+        "error": outcome.error,
+        "response": outcome.response,
+    }
+    delivery.attempts = [*delivery.attempts, attempt]
+    delivery.lease_token, delivery.lease_until = None, None
+    failures = len(delivery.attempts)
+    if outcome.delivered:
+        delivery.state, delivery.next_attempt_at = "delivered", None
+        subscription.failing_since = None
+    elif outcome.status_code == 410:
+        disable(session, subscription, "the receiver answered 410 Gone", delivery)
+    else:
+        if subscription.failing_since is None:
+            subscription.failing_since = now
+        if now - subscription.failing_since >= FAILING_DISABLES_AFTER:
+            disable(session, subscription, "every delivery failed for 5 days", delivery)
+        elif failures > len(schedule):
+            delivery.state, delivery.next_attempt_at = "failed", None
+        else:
+            delay = max(jittered(schedule[failures - 1]), outcome.retry_after or 0.0)
+            delivery.next_attempt_at = now + timedelta(seconds=delay)
+    session.flush()
+    return delivery.state
 
 
 def disable(session, subscription, reason: str, delivery) -> None:
@@ -426,11 +441,27 @@ def jittered(seconds: float) -> float:
     return seconds * random.uniform(1 - JITTER, 1 + JITTER)
 
 
-def run_dispatcher(h: Handles, settings: dict) -> Dispatcher:
-    """Start the dispatcher thread of a worker process, on a Redis client of its own: RQ forks
-    a work horse per job, and a lock of a shared connection pool held by this thread at that
-    moment would stay held in the child."""
-    own = Handles(h.sessions, h.open_redis, h.data_dir)
-    dispatcher = Dispatcher(own, Settings.of(settings))
-    dispatcher.start()
-    return dispatcher
+def run_dispatcher(settings: dict) -> multiprocessing.process.BaseProcess:
+    """Start the dispatcher of a worker: a process of its own, spawned (not forked).
+
+    Not a thread of the RQ worker: RQ forks a work horse per job, and a fork taken while the
+    thread held the ledger's SQLite lock (or a lock of a Redis pool) leaves the horse with
+    SQLite's record of a lock it does not hold, and it waits on it for ever. The process ends
+    with the worker: at its exit (a daemon process), or at its next look when the worker was
+    killed.
+    """
+    context = multiprocessing.get_context("spawn")
+    process = context.Process(
+        target=dispatch_forever, args=(dict(settings), os.getpid()), name="webhook-dispatcher"
+    )
+    process.daemon = True
+    process.start()
+    return process
+
+
+def dispatch_forever(settings: dict, worker_pid: int) -> None:
+    """The dispatcher process: :class:`Dispatcher`'s loop until its worker is gone."""
+    dispatcher = Dispatcher(handles(settings), Settings.of(settings))
+    while os.getppid() == worker_pid:
+        dispatcher.look()
+        time.sleep(dispatcher.settings.poll_seconds)
