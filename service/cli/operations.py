@@ -27,13 +27,6 @@ cache_cli = AppGroup("cache", help="The Redis serving cache.")
 keys_cli = AppGroup("keys", help="API keys.")
 
 
-def settings_of(config) -> dict:
-    """The app's settings (``service.config.VARIABLES``), for a process of their own."""
-    from ..config import VARIABLES
-
-    return {key: config.get(key) for key, _, _ in VARIABLES.values()}
-
-
 def app_handles():
     from ..worker.handles import handles
 
@@ -62,7 +55,7 @@ def worker_command(once: bool) -> None:
 
     queue = Queue(QUEUE, connection=h.redis)
     queue.enqueue(scheduled_run)
-    run_dispatcher(settings_of(current_app.config))  # the webhooks outbox, beside the jobs
+    run_dispatcher()  # the webhooks outbox, polled beside the jobs
     MeasuredWorker([queue], connection=h.redis).work(with_scheduler=True)
 
 

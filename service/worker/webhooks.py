@@ -2,7 +2,7 @@
 
 The ledger is the record (:mod:`service.ledger.webhooks`); RQ only carries the work:
 
-* every ``plusalpha worker`` process runs a dispatcher process (:func:`run_dispatcher`) that, every
+* every ``plusalpha worker`` runs a dispatcher process (:func:`run_dispatcher`) that, every
   ``PLUSALPHA_WEBHOOK_POLL_SECONDS``, turns the outbox's new events into deliveries and leases
   the deliveries that are due to RQ jobs (:func:`dispatch`), :data:`BATCH` to a job. A version
   recorded while Redis or every worker was down is announced once they are back; a lease whose
@@ -24,14 +24,16 @@ URL that now resolves to an internal address) is retried after the next delay of
 
 from __future__ import annotations
 
+import atexit
 import ipaddress
 import json
 import logging
 import math
-import multiprocessing
 import os
 import random
 import socket
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -441,26 +443,33 @@ def jittered(seconds: float) -> float:
     return seconds * random.uniform(1 - JITTER, 1 + JITTER)
 
 
-def run_dispatcher(settings: dict) -> multiprocessing.process.BaseProcess:
-    """Start the dispatcher of a worker: a process of its own, spawned (not forked).
+def run_dispatcher() -> subprocess.Popen:
+    """Start the dispatcher of a worker: a process of its own on the environment's settings,
+    stopped when the worker exits (or at its next look, when the worker was killed).
 
     Not a thread of the RQ worker: RQ forks a work horse per job, and a fork taken while the
     thread held the ledger's SQLite lock (or a lock of a Redis pool) leaves the horse with
-    SQLite's record of a lock it does not hold, and it waits on it for ever. The process ends
-    with the worker: at its exit (a daemon process), or at its next look when the worker was
-    killed.
+    SQLite's record of a lock it does not hold, and it waits on it until it gives up.
     """
-    context = multiprocessing.get_context("spawn")
-    process = context.Process(
-        target=dispatch_forever, args=(dict(settings), os.getpid()), name="webhook-dispatcher"
-    )
-    process.daemon = True
-    process.start()
+    command = [sys.executable, "-c", f"from {__name__} import main; main({os.getpid()})"]
+    process = subprocess.Popen(command)
+    atexit.register(stop_dispatcher, process)
     return process
 
 
-def dispatch_forever(settings: dict, worker_pid: int) -> None:
-    """The dispatcher process: :class:`Dispatcher`'s loop until its worker is gone."""
+def stop_dispatcher(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def main(worker_pid: int) -> None:
+    """The dispatcher process: :meth:`Dispatcher.look` every ``poll_seconds`` until its
+    worker is gone."""
+    settings = settings_from_env()
     dispatcher = Dispatcher(handles(settings), Settings.of(settings))
     while os.getppid() == worker_pid:
         dispatcher.look()
