@@ -71,6 +71,39 @@ VARIABLES = {
         300,
         "Seconds browsers and proxies may keep a public page (Cache-Control max-age).",
     ),
+    "PLUSALPHA_BASE_URL": (
+        "BASE_URL",
+        None,
+        "The service's public URL (https://api.example.com), for the links in webhook events; "
+        "the links are paths (/v1/...) when unset.",
+    ),
+    "PLUSALPHA_WEBHOOK_LIMIT": (
+        "WEBHOOK_LIMIT",
+        20,
+        "Webhook subscriptions a tenant may have.",
+    ),
+    "PLUSALPHA_WEBHOOK_ALLOW_PRIVATE": (
+        "WEBHOOK_ALLOW_PRIVATE",
+        "false",
+        "true lets webhook URLs be http and reach loopback, private and other internal "
+        "addresses: for development and tests only, never in production (SSRF).",
+    ),
+    "PLUSALPHA_WEBHOOK_TIMEOUT": (
+        "WEBHOOK_TIMEOUT",
+        15,
+        "Seconds a webhook receiver has to answer a delivery before it counts as failed.",
+    ),
+    "PLUSALPHA_WEBHOOK_RETRY_SCHEDULE": (
+        "WEBHOOK_RETRY_SCHEDULE",
+        "0,5,300,1800,7200,18000,36000,86400",
+        "Seconds before each retry of a failed webhook delivery, comma separated (jittered; "
+        "a longer Retry-After wins); the delivery fails after the last.",
+    ),
+    "PLUSALPHA_WEBHOOK_POLL_SECONDS": (
+        "WEBHOOK_POLL_SECONDS",
+        1,
+        "Seconds between two looks of each RQ worker's dispatcher at the webhooks outbox.",
+    ),
 }
 
 MULTIPROCESS_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
@@ -92,6 +125,27 @@ def public_models(settings: Mapping) -> frozenset[str] | None:
     return frozenset(part.strip() for part in value.split(",") if part.strip())
 
 
+def flag(value: str | bool | None) -> bool:
+    """A true/false setting: ``true``, ``1``, ``yes`` or ``on`` (any case) is true."""
+    if isinstance(value, bool):
+        return value
+    return (value or "").strip().lower() in ("true", "1", "yes", "on")
+
+
+def retry_schedule(value: str) -> list[float]:
+    """The seconds of ``PLUSALPHA_WEBHOOK_RETRY_SCHEDULE``; ValueError naming the variable for
+    anything but a comma list of numbers at least 0."""
+    try:
+        delays = [float(part) for part in value.split(",")]
+    except ValueError:
+        delays = []
+    if not delays or any(not 0 <= d < float("inf") for d in delays):
+        raise ValueError(
+            f"PLUSALPHA_WEBHOOK_RETRY_SCHEDULE must be seconds separated by commas, not {value!r}"
+        )
+    return delays
+
+
 def settings_from_env(environ: Mapping[str, str] | None = None) -> dict:
     """The Flask config values that the environment sets (defaults where it does not)."""
     environ = os.environ if environ is None else environ
@@ -99,6 +153,7 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> dict:
     for name, (key, default, _) in VARIABLES.items():
         value = environ.get(name) or default
         settings[key] = positive_int(name, value) if isinstance(default, int) else value
+    retry_schedule(settings["WEBHOOK_RETRY_SCHEDULE"])  # a bad one stops the start
     return settings
 
 

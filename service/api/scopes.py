@@ -11,4 +11,5 @@ SCOPES = (
     "trades:write",
     "admin",
     "metrics:read",
+    "webhooks:write",
 )

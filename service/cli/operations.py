@@ -35,7 +35,8 @@ def app_handles():
 @click.command("worker")
 @click.option("--once", is_flag=True, help="Run what is due now and exit.")
 def worker_command(once: bool) -> None:
-    """Run the rebalance worker: the months that are due, then after every month end."""
+    """Run the rebalance worker: the months that are due, then after every month end; and
+    deliver webhooks (not with --once: events wait in the outbox for a worker)."""
     from ..worker.handles import QUEUE
     from ..worker.jobs import run_due, scheduled_run
 
@@ -48,9 +49,11 @@ def worker_command(once: bool) -> None:
     from rq import Queue
 
     from ..worker.figures import MeasuredWorker
+    from ..worker.webhooks import run_dispatcher
 
     queue = Queue(QUEUE, connection=h.redis)
     queue.enqueue(scheduled_run)
+    run_dispatcher()  # the webhooks outbox, polled beside the jobs
     MeasuredWorker([queue], connection=h.redis).work(with_scheduler=True)
 
 

@@ -1,4 +1,5 @@
-"""The ledger: the system of record of model definitions, rebalances, API keys and audit events.
+"""The ledger: the system of record of model definitions, rebalances, API keys, audit events
+and webhooks (subscriptions, the events outbox, deliveries: :mod:`service.ledger.webhooks`).
 
 SQLAlchemy 2 on a SQLite file (the default) or PostgreSQL (production); nothing here imports
 Flask, Redis or any other part of the service. Typical use::
@@ -38,7 +39,17 @@ from .repository import (
     weights_hash,
     worker_as_of_dates,
 )
-from .schema import ApiKey, AuditEvent, Base, IdempotencyRecord, ModelDefinition, Rebalance
+from .schema import (
+    ApiKey,
+    AuditEvent,
+    Base,
+    IdempotencyRecord,
+    ModelDefinition,
+    Rebalance,
+    WebhookDelivery,
+    WebhookEvent,
+    WebhookSubscription,
+)
 
 __all__ = [
     "ApiKey",
@@ -47,6 +58,9 @@ __all__ = [
     "IdempotencyRecord",
     "ModelDefinition",
     "Rebalance",
+    "WebhookDelivery",
+    "WebhookEvent",
+    "WebhookSubscription",
     "UnknownModelError",
     "add_audit_events",
     "add_rebalance",

@@ -12,6 +12,9 @@ and the pool must recover when it is back: every engine checks a pooled connecti
 reusing it (``pool_pre_ping``), so connections that died with the server are replaced, and a
 PostgreSQL connection attempt gives up after :data:`POSTGRES_CONNECT_TIMEOUT_SECONDS` (libpq
 would otherwise wait on a host that stopped answering for as long as the system's TCP timeout).
+
+Statements' parameters are never logged nor put in an error's message (``hide_parameters``):
+they carry the webhook signing secrets, which the ledger must keep to sign with.
 """
 
 from __future__ import annotations
@@ -70,14 +73,16 @@ def make_engine(url: str) -> Engine:
     parsed = driver_url(url)
     if parsed.get_backend_name() == "sqlite":
         create_parent_directory(parsed)
-        engine = create_engine(parsed, pool_pre_ping=True)
+        engine = create_engine(parsed, pool_pre_ping=True, hide_parameters=True)
         event.listen(engine, "connect", configure_sqlite_connection)
         event.listen(engine, "before_cursor_execute", begin_immediate_before_write)
         return engine
     connect_args = {"connect_timeout": POSTGRES_CONNECT_TIMEOUT_SECONDS}
     if "connect_timeout" in parsed.query:
         connect_args = {}  # the URL's own wins
-    return create_engine(parsed, pool_pre_ping=True, connect_args=connect_args)
+    return create_engine(
+        parsed, pool_pre_ping=True, hide_parameters=True, connect_args=connect_args
+    )
 
 
 def driver_url(url: str) -> URL:

@@ -29,6 +29,7 @@ from .schema import (
     UTCDateTime,
     utc_now,
 )
+from .webhooks import announce_rebalance, transfer_subscriptions
 
 SECRET_PREFIX = "pa_live_"
 SECRET_RANDOM_BYTES = 32
@@ -156,8 +157,10 @@ def add_rebalance(
     source: str,
     pushed_by: str | None = None,
     note: str | None = None,
+    announce: bool = True,
 ) -> Rebalance:
-    """Record a model's next version (the latest version + 1).
+    """Record a model's next version (the latest version + 1) and, unless ``announce`` is
+    false, its ``model.rebalanced`` event in the webhooks outbox, in the same transaction.
 
     Concurrent writers never share or skip a version: UNIQUE(model_id, version) rejects the
     second writer of a version, which retries in a savepoint with the next one. So that retries
@@ -177,6 +180,9 @@ def add_rebalance(
         ``'worker'`` or ``'push'``.
     pushed_by : str, optional
         The id of the key that pushed the weights.
+    announce : bool
+        False for all but the last version of a backfill: one event announces the version
+        in force, not every historical one.
 
     Returns
     -------
@@ -208,10 +214,15 @@ def add_rebalance(
     }
     for _ in range(VERSION_ATTEMPTS - 1):
         try:
-            return insert_next_version(session, fields)
+            row = insert_next_version(session, fields)
+            break
         except IntegrityError:
             continue
-    return insert_next_version(session, fields)
+    else:
+        row = insert_next_version(session, fields)
+    if announce:
+        announce_rebalance(session, row)
+    return row
 
 
 def lock_model(session: Session, model_id: str) -> None:
@@ -394,6 +405,8 @@ def rotate_key(session: Session, key_id: str) -> tuple[ApiKey, str] | None:
     are copied, so a rotation never changes what the key may do. The revocation is a
     conditional UPDATE: of two rotations of one key at once, only one finds it unrevoked.
 
+    The key's webhook subscriptions go to the new key, so they keep delivering.
+
     Returns
     -------
     (ApiKey, str) or None
@@ -416,7 +429,9 @@ def rotate_key(session: Session, key_id: str) -> tuple[ApiKey, str] | None:
         for column in ApiKey.__table__.columns
         if column.key not in KEY_IDENTITY
     }
-    return create_key(session, **settings)
+    key, secret = create_key(session, **settings)
+    transfer_subscriptions(session, key_id, key.id)
+    return key, secret
 
 
 def touch_keys(session: Session, last_used: Mapping[str, datetime]) -> None:

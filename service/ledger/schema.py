@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     CheckConstraint,
     Date,
     DateTime,
@@ -25,10 +26,14 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 SOURCES = ("worker", "push")
+DELIVERY_STATES = ("pending", "delivered", "failed", "cancelled")
+"""A webhook delivery is ``pending`` until an attempt succeeds (``delivered``), the last attempt
+fails (``failed``), or its subscription is disabled, deleted or loses its key (``cancelled``)."""
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -69,6 +74,25 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+class Secret(str):
+    """A secret as the ledger gives it back: a str whose repr hides it, so that a log of result
+    rows (SQLAlchemy's, at DEBUG) never shows it."""
+
+    def __repr__(self) -> str:
+        return "'<secret>'"
+
+
+class SecretString(TypeDecorator[str]):
+    """A string column of secrets (webhooks' signing secrets, kept to sign with): read back as
+    :class:`Secret`. Statements' parameters are never logged (see ``service.ledger.database``)."""
+
+    impl = String(100)
+    cache_ok = True
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> str | None:
+        return None if value is None else Secret(value)
 
 
 class Base(DeclarativeBase):
@@ -175,4 +199,79 @@ class IdempotencyRecord(Base):
     request_hash: Mapped[str] = mapped_column(String(64))
     status_code: Mapped[int] = mapped_column(Integer)
     response: Mapped[Any] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+
+
+class WebhookSubscription(Base):
+    """A tenant's webhook endpoint: where to POST which events, signed with its secret.
+
+    ``key_id`` is the key that owns it: the subscription sees what that key may read, and stops
+    when the key is revoked (a rotation hands it to the successor). ``models`` None: every model
+    the key may read. ``secret`` is kept only to sign; ``previous_secret`` signs too until
+    ``previous_secret_expires_at`` (a rotation's overlap). ``failing_since`` is the first failed
+    attempt since the last success (None while the endpoint answers).
+    """
+
+    __tablename__ = "webhook_subscriptions"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(200), index=True)
+    key_id: Mapped[str] = mapped_column(ForeignKey("api_keys.id"), index=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    events: Mapped[list[str]] = mapped_column(JSON)
+    models: Mapped[list[str] | None] = mapped_column(JSON(none_as_null=True))
+    description: Mapped[str] = mapped_column(Text, default="")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    disabled_reason: Mapped[str | None] = mapped_column(String(200))
+    secret: Mapped[str] = mapped_column(SecretString)
+    previous_secret: Mapped[str | None] = mapped_column(SecretString)
+    previous_secret_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+
+
+class WebhookEvent(Base):
+    """The outbox: an event to announce, written in the transaction of what it announces.
+
+    ``dispatched_at`` is set when the dispatcher has made its deliveries (one per matching
+    subscription); ``subscription_id`` names the one subscription of a ``webhook.test``.
+    """
+
+    __tablename__ = "webhook_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    type: Mapped[str] = mapped_column(String(50))
+    model_id: Mapped[str | None] = mapped_column(String(100))
+    version: Mapped[int | None] = mapped_column(Integer)
+    subscription_id: Mapped[str | None] = mapped_column(String(40))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+
+
+class WebhookDelivery(Base):
+    """One event to one subscription; its ``id`` is the ``webhook-id`` of every attempt.
+
+    ``attempts`` lists ``{"at", "status_code", "error", "response"}`` (the receiver's answer
+    kept to 1 KB). A job that is sending it holds ``lease_token`` until ``lease_until``: a
+    job killed mid-delivery leaves a lease that expires, and the dispatcher sends it again.
+    """
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("subscription_id", "event_id"),
+        CheckConstraint("state IN ('pending', 'delivered', 'failed', 'cancelled')", name="state"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    subscription_id: Mapped[str] = mapped_column(
+        ForeignKey("webhook_subscriptions.id", ondelete="CASCADE"), index=True
+    )
+    event_id: Mapped[int] = mapped_column(ForeignKey("webhook_events.id"))
+    state: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    lease_token: Mapped[str | None] = mapped_column(String(40))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)

@@ -109,8 +109,13 @@ def publish_missing(h: Handles, session, model_id: str) -> int:
 
 
 def record_backtest(session, model_id: str, backtest: Backtest) -> list:
-    """Add to the ledger the backtest's rebalances of the months it lacks; the new rows."""
+    """Add to the ledger the backtest's rebalances of the months it lacks; the new rows.
+
+    Only the last new version is announced to webhooks: a backfill of a hundred months is one
+    ``model.rebalanced`` event, for the version in force.
+    """
     known = worker_as_of_dates(session, model_id)
+    new = [r for r in backtest.rebalances if r.date.date() not in known]
     return [
         add_rebalance(
             session,
@@ -119,9 +124,9 @@ def record_backtest(session, model_id: str, backtest: Backtest) -> list:
             effective_date=effective_date(r.date),
             weights={t: float(w) for t, w in r.weights.items()},
             source="worker",
+            announce=r is new[-1],
         )
-        for r in backtest.rebalances
-        if r.date.date() not in known
+        for r in new
     ]
 
 

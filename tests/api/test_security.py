@@ -55,13 +55,15 @@ UNKNOWN = "unexpected_field"
 PASSWORD = "s3cret-Pw-91qz"
 """The password of the Redis and database URLs below: distinctive, so that a find is a leak."""
 WRONG_PASSWORD = "wr0ng-Pw-38kd"
-PLATFORM_SCOPES = ("models:read", "performance:read", "trades:write")
+PLATFORM_SCOPES = ("models:read", "performance:read", "trades:write", "webhooks:write")
 """What a platform's key may hold; rebalances:write and admin are the firm's."""
 SAMPLE_PATH = {
     "model_id": MODEL,
     "version": "1",
     "job_id": "no-such-job",
     "key_id": "key_0000000000000000",
+    "webhook_id": "wh_000000000000000000000000",
+    "delivery_id": "msg_000000000000000000000000",
 }
 """A value of every path parameter (the operation's scope is checked before its object)."""
 PLATFORM = {"name": "platform", "tenant": "tenant-b", "scopes": ["models:read"], "models": [MODEL]}
@@ -267,6 +269,24 @@ def test_no_api_key_secret_in_the_logs_or_the_ledger(api_app, client, make_key, 
     for secret in secrets:
         assert secret not in caplog.text
         assert not [row for row in stored if secret in row]
+
+
+def test_no_webhook_secret_in_the_logs(api_app, client, make_key, caplog):
+    """A webhook's signing secret is kept in the ledger to sign with, but never logged: not in
+    SQL statements' parameters at DEBUG, nor when it is made, rotated, shown or used."""
+    log_everything(caplog)
+    key = bearer(make_key(scopes=["webhooks:write"]))
+    body = {"url": "https://93.184.216.34/hook", "events": ["model.rebalanced"]}
+    created = client.post("/v1/webhooks", json=body, headers=key).json
+    url = f"/v1/webhooks/{created['id']}"
+    rotated = client.post(f"{url}/rotate-secret", headers=key).json
+    for path in (url, "/v1/webhooks", f"{url}/deliveries"):
+        assert client.get(path, headers=key).status_code == 200
+    assert client.post(f"{url}/test", headers=key).status_code == 202
+    assert "webhook_subscriptions" in caplog.text, "the SQL statements were not logged"
+    for secret in (created["secret"], rotated["secret"]):
+        assert secret not in caplog.text
+        assert secret.removeprefix("whsec_") not in caplog.text
 
 
 # --- API8: Redis and database URLs with a password ---------------------------------------------

@@ -47,6 +47,9 @@ MODEL_B = "hy-plus-baseline"
 TENANT_A = "tenant-a-7c1e"
 TENANT_B = "tenant-b-42d0"
 NOTE_A = "tenant A's own note 5f9b"
+WEBHOOK_A = "tenant A's receiver 81d3"
+WEBHOOK_URL = "https://93.184.216.34/hooks/a"
+"""A literal public address (the URL rules resolve it without DNS)."""
 PERFORMANCE_AS_OF = "2018-12"
 
 SCOPE_OF = {
@@ -69,6 +72,15 @@ SCOPE_OF = {
     ("delete", "/v1/keys/{key_id}"): "admin",
     ("post", "/v1/keys/{key_id}/rotate"): "admin",
     ("get", "/metrics"): "metrics:read",
+    ("get", "/v1/webhooks"): "webhooks:write",
+    ("post", "/v1/webhooks"): "webhooks:write",
+    ("get", "/v1/webhooks/{webhook_id}"): "webhooks:write",
+    ("patch", "/v1/webhooks/{webhook_id}"): "webhooks:write",
+    ("delete", "/v1/webhooks/{webhook_id}"): "webhooks:write",
+    ("post", "/v1/webhooks/{webhook_id}/rotate-secret"): "webhooks:write",
+    ("post", "/v1/webhooks/{webhook_id}/test"): "webhooks:write",
+    ("get", "/v1/webhooks/{webhook_id}/deliveries"): "webhooks:write",
+    ("post", "/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/retry"): "webhooks:write",
 }
 """The scope each operation needs (None: no key), as the endpoint table of docs/api.md says."""
 
@@ -90,6 +102,13 @@ BODIES = {
         "weights": [{"ticker": "AGG", "weight": 0.6}, {"ticker": "LQD", "weight": 0.4}],
         "note": NOTE_A,
     },
+    ("post", "/v1/webhooks"): {
+        "url": WEBHOOK_URL,
+        "events": ["model.rebalanced"],
+        "models": None,
+        "description": WEBHOOK_A,
+    },
+    ("patch", "/v1/webhooks/{webhook_id}"): {"description": WEBHOOK_A + " (changed)"},
     ("post", "/v1/models/{model_id}/accounts/trades"): ACCOUNT,
     ("post", "/v1/models/{model_id}/accounts/trades:batch"): {
         "accounts": [{k: ACCOUNT[k] for k in ("holdings", "cash")}] * 2,
@@ -187,6 +206,8 @@ class TenantA:
             SimpleWorker([Queue(QUEUE, connection=redis)], connection=redis).work(burst=True)
         self.key_names: list[str] = []
         self.key_prefixes: list[str] = []
+        self.webhooks: list[dict] = []
+        self.delivery_ids: list[str] = []
 
     def post(self, url: str, body: dict, headers: dict | None = None) -> dict:
         response = self.client.post(url, json=body, headers={**self.key, **(headers or {})})
@@ -202,13 +223,28 @@ class TenantA:
         self.key_prefixes.append(created["prefix"])
         return created["id"]
 
+    def new_webhook(self) -> str:
+        """A new webhook subscription of tenant A; its id."""
+        created = self.post("/v1/webhooks", BODIES[("post", "/v1/webhooks")])
+        self.webhooks.append(created)
+        return created["id"]
+
+    def new_delivery(self) -> str:
+        """A delivery (of a test event) of tenant A's latest webhook; its id."""
+        delivery = self.post(f"/v1/webhooks/{self.webhooks[-1]['id']}/test", {})
+        self.delivery_ids.append(delivery["id"])
+        return delivery["id"]
+
     def objects(self) -> dict[str, Callable[[], str]]:
-        """How to name each kind of tenant A's objects in a path, by parameter name."""
+        """How to name each kind of tenant A's objects in a path, by parameter name (a path's
+        parameters are made in order: a delivery belongs to the webhook made before it)."""
         return {
             "model_id": lambda: MODEL_A,
             "version": lambda: str(self.version),
             "job_id": lambda: self.job_id,
             "key_id": self.new_key,
+            "webhook_id": self.new_webhook,
+            "delivery_id": self.new_delivery,
         }
 
     def markers(self) -> set[str]:
@@ -222,6 +258,11 @@ class TenantA:
             self.job_id,
             *self.key_names,
             *self.key_prefixes,
+            WEBHOOK_A,
+            WEBHOOK_URL,
+            *(w["id"] for w in self.webhooks),
+            *(w["secret"] for w in self.webhooks),
+            *self.delivery_ids,
         }
 
 
@@ -254,6 +295,8 @@ def test_tenant_b_reaches_nothing_of_tenant_a_on_any_operation(client, tenant_a,
             expected = {403}
         elif parameters(operation, "path"):
             expected = {404}
+        elif method == "post":  # B's own new item (a webhook)
+            expected = {201}
         else:  # a collection: B's own items only, or nothing (a public route)
             expected = {200}
         if by_b.status_code not in expected:
@@ -277,6 +320,19 @@ def test_the_collections_show_tenant_b_its_own_items_only(client, tenant_a, tena
     table = client.get("/v1/performance?format=csv", headers=tenant_b).text
     assert MODEL_B in table and MODEL_A not in table
     assert MODEL_A in client.get("/v1/performance?format=csv", headers=tenant_a.key).text
+
+
+def test_a_webhook_is_its_tenants_and_sees_what_its_key_may_read(client, tenant_a, make_key):
+    """Another key of tenant A manages A's webhooks; B lists none of them."""
+    webhook_id = tenant_a.new_webhook()
+    sibling = bearer(make_key(scopes=["webhooks:write"], models=[MODEL_A], tenant=TENANT_A))
+    other = bearer(make_key(scopes=["webhooks:write"], tenant=TENANT_B))
+    listed = client.get("/v1/webhooks", headers=sibling).json["data"]
+    assert [w["id"] for w in listed] == [webhook_id]
+    assert client.get("/v1/webhooks", headers=other).json["data"] == []
+    refused = client.post("/v1/webhooks", json={**BODIES[("post", "/v1/webhooks")],
+                          "models": [MODEL_B]}, headers=tenant_a.key)  # fmt: skip
+    assert refused.status_code == 422 and refused.json["errors"][0]["field"] == "models[0]"
 
 
 def test_another_key_of_the_same_tenant_cannot_read_a_job(client, tenant_a, make_key):

@@ -10,6 +10,7 @@ import json
 
 import pandas as pd
 import pytest
+from sqlalchemy import select
 
 from service.cache import current_version, flush_all, get_document, read_body, versions
 from service.cache.keys import document_key
@@ -17,6 +18,7 @@ from service.engine.data import MarketData, write_data
 from service.engine.models import PASSIVE_BENCHMARKS
 from service.engine.performance import TABLE_COLUMNS, truncate
 from service.ledger import list_rebalances
+from service.ledger.schema import WebhookEvent
 from service.worker import jobs
 from service.worker.handles import handles
 from service.worker.jobs import (
@@ -86,6 +88,15 @@ def test_first_run_adds_every_month_and_publishes_it(worker):
         assert versions(h.redis, model_id, limit=1000) == list(range(MONTHS, 0, -1))
         latest = json.loads(read_body(h.redis, model_id, MONTHS, "json"))
         assert (latest["version"], latest["as_of"]) == (MONTHS, "2018-12-31")
+
+
+def test_a_backfill_announces_the_version_in_force_only(worker):
+    """37 months recorded at once are one model.rebalanced event a model, for the last."""
+    h, _ = worker
+    with h.sessions() as session:
+        events = session.scalars(select(WebhookEvent).order_by(WebhookEvent.model_id))
+        announced = [(e.type, e.model_id, e.version) for e in events]
+    assert announced == [("model.rebalanced", m, MONTHS) for m in MODELS_RUN]
 
 
 def test_first_run_publishes_the_performance_documents(worker):

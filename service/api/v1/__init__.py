@@ -17,6 +17,7 @@ def register(api: Api) -> None:
         performance,
         rebalances,
         trades,
+        webhooks,
     )
 
     for module in (
@@ -29,5 +30,6 @@ def register(api: Api) -> None:
         performance,
         factsheets,
         keys,
+        webhooks,
     ):
         api.register_blueprint(module.blp)

@@ -1,0 +1,142 @@
+"""Schemas of webhook subscriptions and their deliveries."""
+
+from marshmallow import Schema, fields, validate
+
+from service.ledger.webhooks import EVENT_TYPES
+
+from .common import PageQuerySchema, StrictSchema
+
+MAX_URL = 2000
+MAX_DESCRIPTION = 500
+MODEL_ID = validate.Length(min=1, max=100)
+
+
+class WebhookSchema(Schema):
+    """A subscription as shown: never its secret."""
+
+    id = fields.String()
+    url = fields.String()
+    events = fields.List(fields.String())
+    models = fields.List(
+        fields.String(),
+        allow_none=True,
+        metadata={"description": "null: every model the owning key may read."},
+    )
+    description = fields.String()
+    enabled = fields.Boolean()
+    disabled_reason = fields.String(
+        allow_none=True, metadata={"description": "Why it was disabled (410, 5 days failing)."}
+    )
+    key_id = fields.String(metadata={"description": "The key that owns it."})
+    previous_secret_expires_at = fields.DateTime(
+        allow_none=True,
+        metadata={"description": "Until when the secret before the last rotation still signs."},
+    )
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+
+
+class WebhookCreatedSchema(WebhookSchema):
+    secret = fields.String(
+        metadata={"description": "The signing secret (whsec_...): shown this once, never again."}
+    )
+
+
+class WebhookListSchema(Schema):
+    data = fields.List(fields.Nested(WebhookSchema))
+    next_cursor = fields.String(allow_none=True)
+
+
+class WebhookPageQuerySchema(PageQuerySchema):
+    pass
+
+
+def url_field(**kwargs) -> fields.String:
+    return fields.String(
+        validate=validate.Length(min=1, max=MAX_URL),
+        metadata={"description": "An https URL whose host resolves to public addresses only."},
+        **kwargs,
+    )
+
+
+def events_field(**kwargs) -> fields.List:
+    return fields.List(
+        fields.String(validate=validate.OneOf(EVENT_TYPES)),
+        validate=validate.Length(min=1),
+        metadata={"description": "The event types to receive: " + ", ".join(EVENT_TYPES)},
+        **kwargs,
+    )
+
+
+def models_field(**kwargs) -> fields.List:
+    return fields.List(
+        fields.String(validate=MODEL_ID),
+        allow_none=True,
+        validate=validate.Length(min=1, error="Give null for every model, or at least one."),
+        metadata={"description": "The models whose events to receive; null for every model."},
+        **kwargs,
+    )
+
+
+def description_field(**kwargs) -> fields.String:
+    return fields.String(validate=validate.Length(max=MAX_DESCRIPTION), **kwargs)
+
+
+class WebhookCreateSchema(StrictSchema):
+    url = url_field(required=True)
+    events = events_field(required=True)
+    models = models_field(load_default=None)
+    description = description_field(load_default="")
+
+
+class WebhookUpdateSchema(StrictSchema):
+    url = url_field()
+    events = events_field()
+    models = models_field()
+    description = description_field()
+    enabled = fields.Boolean(
+        metadata={"description": "false stops deliveries (pending ones are cancelled)."}
+    )
+
+
+class WebhookSecretSchema(Schema):
+    id = fields.String()
+    secret = fields.String(metadata={"description": "The new secret: shown this once."})
+    previous_secret_expires_at = fields.DateTime(
+        metadata={"description": "Deliveries are signed with the old secret too until then."}
+    )
+
+
+class AttemptSchema(Schema):
+    at = fields.String(metadata={"description": "When it was made (ISO 8601, UTC)."})
+    status_code = fields.Integer(allow_none=True, metadata={"description": "null: no answer."})
+    error = fields.String(allow_none=True, metadata={"description": "Why there was no answer."})
+    response = fields.String(
+        allow_none=True, metadata={"description": "The receiver's answer, its first 1 KB."}
+    )
+
+
+class EventSchema(Schema):
+    type = fields.String()
+    timestamp = fields.String()
+    data = fields.Dict()
+
+
+class DeliverySchema(Schema):
+    id = fields.String(metadata={"description": "The webhook-id header of every attempt."})
+    webhook_id = fields.String(attribute="subscription_id")
+    type = fields.String()
+    event = fields.Nested(EventSchema, metadata={"description": "The body sent."})
+    state = fields.String(metadata={"description": "pending, delivered, failed or cancelled"})
+    attempts = fields.List(fields.Nested(AttemptSchema))
+    next_attempt_at = fields.DateTime(allow_none=True)
+    created_at = fields.DateTime()
+
+
+class DeliveryListSchema(Schema):
+    data = fields.List(fields.Nested(DeliverySchema))
+    next_cursor = fields.String(allow_none=True)
+
+
+class DeliveryPageQuerySchema(PageQuerySchema):
+    pass

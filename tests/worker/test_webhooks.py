@@ -1,0 +1,259 @@
+"""Webhook deliveries sent to a receiver on loopback, in this process, on a SQLite ledger: what
+a receiver gets, what each answer leads to, and what the deliveries record.
+
+The dispatcher's steps run here one after the other (:func:`drive`) instead of in a worker's
+thread and RQ jobs; tests/faults/test_webhooks.py runs them as production does.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+from standardwebhooks.webhooks import Webhook
+
+from service.ledger import create_key, revoke_key
+from service.ledger.schema import WebhookDelivery, WebhookSubscription, utc_now
+from service.ledger.webhooks import (
+    create_subscription,
+    dispatch_events,
+    lease_due,
+    rotate_secret,
+)
+from service.worker.handles import handles
+from service.worker.webhooks import (
+    BATCH,
+    QUEUE_LEASE,
+    RESPONSE_KEPT_BYTES,
+    Settings,
+    deliver_leased,
+)
+from tests.ledger.factories import add_versions, publish_model
+from tests.receiver import HANG, receiving
+
+MODEL = "agg-plus-baseline"
+FAST = Settings(
+    timeout=1.0,
+    allow_private=True,
+    schedule=[0.0, 0.0],
+    base_url="https://api.example.com",
+    poll_seconds=0.1,
+)
+"""Two retries at once and a one-second timeout: a whole schedule runs in a moment."""
+
+
+@pytest.fixture
+def h(tmp_path):
+    return handles(
+        {"VAR_DIR": str(tmp_path), "DATABASE_URL": None, "REDIS_URL": None, "DATA_DIR": None}
+    )
+
+
+@pytest.fixture
+def receiver():
+    with receiving() as receiver:
+        yield receiver
+
+
+def subscribe(h, url: str, events=("model.rebalanced",), key_models=None):
+    with h.sessions() as session:
+        publish_model(session)
+        key, _ = create_key(
+            session, name="p", tenant="t", scopes=["webhooks:write"], models=key_models
+        )
+        subscription = create_subscription(
+            session, key, url=url, events=events, models=None, description=""
+        )
+        session.commit()
+        return subscription, key
+
+
+def push(h, count: int = 1) -> list:
+    with h.sessions() as session:
+        rows = add_versions(session, MODEL, count)
+        session.commit()
+        return rows
+
+
+def drive(h, settings: Settings = FAST, rounds: int = 10) -> None:
+    """Run the dispatcher's steps until nothing is due (or ``rounds`` passes)."""
+    for _ in range(rounds):
+        with h.sessions() as session:
+            dispatch_events(session)
+            leased = lease_due(session, utc_now(), QUEUE_LEASE, BATCH)
+            session.commit()
+        if leased is None:
+            return
+        deliver_leased(h, settings, *leased[:1], len(leased[1]))
+
+
+def deliveries(h) -> list[WebhookDelivery]:
+    with h.sessions() as session:
+        return list(session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.created_at)))
+
+
+def subscription_of(h, subscription_id: str) -> WebhookSubscription:
+    with h.sessions() as session:
+        return session.get_one(WebhookSubscription, subscription_id)
+
+
+def test_a_new_version_arrives_signed_thin_and_verifiable(h, receiver):
+    subscription, _ = subscribe(h, receiver.url())
+    (row,) = push(h)
+    drive(h)
+    (received,) = receiver.wait_for(1)
+    (payload,) = receiver.verified(subscription.secret)
+    assert payload["type"] == "model.rebalanced"
+    assert payload["data"] == {
+        "model_id": MODEL,
+        "version": row.version,
+        "as_of": row.as_of.isoformat(),
+        "effective_date": row.effective_date.isoformat(),
+        "content_hash": row.content_hash,
+        "weights_url": "https://api.example.com/v1/models/agg-plus-baseline/weights"
+        f"?as_of={row.effective_date.isoformat()}",
+    }
+    assert payload["timestamp"].endswith("Z")
+    assert received.headers["content-type"] == "application/json"
+    assert received.headers["webhook-signature"].startswith("v1,")
+    (delivery,) = deliveries(h)
+    assert (delivery.id, delivery.state) == (received.webhook_id, "delivered")
+    assert [a["status_code"] for a in delivery.attempts] == [200]
+
+
+def test_500_twice_then_200_is_three_attempts_with_one_webhook_id(h, receiver):
+    subscribe(h, receiver.url())
+    receiver.answers["/hook"] = [500, 500]
+    push(h)
+    drive(h)
+    received = receiver.wait_for(3)
+    assert len({r.webhook_id for r in received}) == 1
+    assert len({r.body for r in received}) == 1  # the same payload, signed afresh
+    (delivery,) = deliveries(h)
+    assert delivery.state == "delivered"
+    assert [a["status_code"] for a in delivery.attempts] == [500, 500, 200]
+    assert delivery.attempts[0]["response"] == "answered 500"
+
+
+def test_after_the_last_retry_the_delivery_fails(h, receiver):
+    subscription, _ = subscribe(h, receiver.url())
+    receiver.default = 503
+    push(h)
+    drive(h)
+    (delivery,) = deliveries(h)
+    assert delivery.state == "failed" and delivery.next_attempt_at is None
+    assert len(delivery.attempts) == 1 + len(FAST.schedule)
+    assert subscription_of(h, subscription.id).enabled  # failing for minutes only
+
+
+def test_410_disables_the_subscription(h, receiver):
+    subscription, _ = subscribe(h, receiver.url())
+    receiver.answers["/hook"] = [410]
+    push(h)
+    drive(h)
+    (delivery,) = deliveries(h)
+    assert delivery.state == "failed"
+    stored = subscription_of(h, subscription.id)
+    assert (stored.enabled, stored.disabled_reason) == (False, "the receiver answered 410 Gone")
+    push(h)
+    drive(h)
+    assert len(deliveries(h)) == 1  # a disabled subscription gets nothing more
+
+
+def test_a_subscription_failing_for_5_days_is_disabled(h, receiver):
+    subscription, _ = subscribe(h, receiver.url())
+    with h.sessions() as session:
+        stored = session.get_one(WebhookSubscription, subscription.id)
+        stored.failing_since = utc_now() - timedelta(days=5, seconds=1)
+        session.commit()
+    receiver.default = 500
+    push(h)
+    drive(h)
+    stored = subscription_of(h, subscription.id)
+    assert (stored.enabled, stored.disabled_reason) == (False, "every delivery failed for 5 days")
+    assert [d.state for d in deliveries(h)] == ["failed"]
+
+
+def test_retry_after_is_honoured(h, receiver):
+    subscribe(h, receiver.url())
+    receiver.answers["/hook"] = [(503, {"Retry-After": "3600"})]
+    push(h)
+    before = utc_now()
+    drive(h)
+    (delivery,) = deliveries(h)
+    assert delivery.state == "pending"
+    assert delivery.next_attempt_at >= before + timedelta(seconds=3600)
+
+
+def test_a_receiver_that_hangs_past_the_timeout_is_retried(h, receiver):
+    subscribe(h, receiver.url())
+    receiver.answers["/hook"], receiver.hang_seconds = [HANG], 3
+    push(h)
+    drive(h)
+    (delivery,) = deliveries(h)
+    assert delivery.state == "delivered"
+    assert delivery.attempts[0]["status_code"] is None
+    assert delivery.attempts[0]["error"] == "no answer within 1 s"
+
+
+def test_redirects_are_not_followed(h, receiver):
+    subscribe(h, receiver.url())
+    receiver.answers["/hook"] = [(302, {"Location": receiver.url("/elsewhere")})]
+    push(h)
+    drive(h)
+    assert [r.path for r in receiver.requests] == ["/hook", "/hook"]
+    assert [a["status_code"] for a in deliveries(h)[0].attempts] == [302, 200]
+
+
+def test_a_receivers_answer_is_kept_to_1_kb(h, receiver):
+    subscribe(h, receiver.url())
+    receiver.answers["/hook"] = [(500, {}, "é" * 5000)]
+    push(h)
+    drive(h)
+    first = deliveries(h)[0].attempts[0]["response"]
+    assert first.startswith("éé") and len(first.encode()) <= RESPONSE_KEPT_BYTES
+
+
+def test_both_secrets_sign_after_a_rotation(h, receiver):
+    subscription, _ = subscribe(h, receiver.url())
+    with h.sessions() as session:
+        stored = session.get_one(WebhookSubscription, subscription.id)
+        new = rotate_secret(session, stored)
+        session.commit()
+    push(h)
+    drive(h)
+    (received,) = receiver.wait_for(1)
+    assert len(received.headers["webhook-signature"].split(" ")) == 2
+    for secret in (subscription.secret, new):
+        assert Webhook(secret).verify(received.body, received.headers)["type"]
+
+
+def test_revoking_the_key_stops_its_deliveries(h, receiver):
+    subscription, key = subscribe(h, receiver.url())
+    push(h)
+    with h.sessions() as session:
+        dispatch_events(session)
+        revoke_key(session, key.id)
+        session.commit()
+    drive(h)
+    assert receiver.requests == []
+    assert [d.state for d in deliveries(h)] == ["cancelled"]
+
+
+def test_an_unlicensed_model_is_not_announced(h, receiver):
+    subscribe(h, receiver.url(), key_models=["hy-plus-baseline"])
+    push(h)
+    drive(h)
+    assert receiver.requests == [] and deliveries(h) == []
+
+
+def test_a_url_that_resolves_inside_is_refused_at_delivery_too(h, receiver):
+    subscribe(h, receiver.url())
+    push(h)
+    strict = Settings(**{**FAST.__dict__, "allow_private": False, "schedule": []})
+    drive(h, strict)
+    assert receiver.requests == []
+    (delivery,) = deliveries(h)
+    assert delivery.state == "failed"
+    assert delivery.attempts[0]["error"] == "url refused: must be https"
