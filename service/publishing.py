@@ -60,6 +60,8 @@ def definition_document(spec: ModelSpec) -> dict:
         "ig_only": universe["ig_only"],
         "min_aum": universe["min_aum"],
     }
+    if universe["exclude"]:  # a variant's exclusions; the nine have none
+        document["universe"]["exclude"] = sorted(universe["exclude"])
     return document
 
 

@@ -97,8 +97,8 @@ def run_backtests(
     if len(dates) < 2:
         raise ValueError("the data holds no complete month after December 2015 to backtest")
     returns = data.returns()
-    etfs = data.etfs.index
-    books = {spec.id: _Book(spec, data.etfs) for spec in specs}
+    etfs = data.holdable.index  # ETFs and funds: one risk model for every model and variant
+    books = {spec.id: _Book(spec, data.holdable) for spec in specs}
     for date in tqdm(dates, desc="backtest", unit="month", disable=not progress):
         levels = data.prices.loc[:date]
         risk = estimate_risk(returns.loc[:date, etfs])
