@@ -5,6 +5,7 @@ import math
 from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates_schema
 
 from .common import PageQuerySchema, StrictSchema
+from .variants import VariantSchema
 
 FORMAT_NAMES = ("json", "csv", "irebal", "orion")
 MAX_VERSION = 2**31 - 1
@@ -32,6 +33,11 @@ class ModelSchema(Schema):
     max_position = fields.Float()
     max_sector = fields.Float()
     latest_version = fields.Integer(allow_none=True)
+    variant = fields.Nested(
+        VariantSchema,
+        allow_none=True,
+        metadata={"description": "A licensee's variant: its base model, status and settings."},
+    )
 
 
 class ModelListSchema(Schema):

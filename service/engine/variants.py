@@ -249,3 +249,21 @@ def describe(c: Customization) -> str:
     if c.annual_fee is not None:
         parts.append(f"a fee of {c.annual_fee:.2%}")
     return ", ".join(parts) or "as the base model"
+
+
+def spec_from_definition(document: Mapping) -> ModelSpec:
+    """The ModelSpec of a published definition document (``service.publishing``'s), as the
+    ledger keeps it: the inverse of ``definition_document``."""
+    fields = dict(document)
+    universe = fields.pop("universe")
+    fields = {k: v for k, v in fields.items() if k in ModelSpec.__dataclass_fields__}
+    return ModelSpec(
+        **fields,
+        universe=Universe(
+            tickers=tuple(universe["tickers"]) if universe["tickers"] is not None else None,
+            sectors=frozenset(universe["sectors"]) if universe["sectors"] is not None else None,
+            ig_only=universe["ig_only"],
+            min_aum=universe["min_aum"],
+            exclude=frozenset(universe.get("exclude", ())),
+        ),
+    )

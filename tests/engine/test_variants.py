@@ -8,7 +8,12 @@ import pytest
 from service.engine.backtest import run_backtests
 from service.engine.models import MODELS
 from service.engine.sample import SCHWAB_ETFS
-from service.engine.variants import Customization, VariantError, derive_spec
+from service.engine.variants import (
+    Customization,
+    VariantError,
+    derive_spec,
+    spec_from_definition,
+)
 
 BASELINE = MODELS["agg-plus-baseline"]
 
@@ -126,3 +131,13 @@ def test_a_variant_is_backtested_as_the_nine_and_a_lower_risk_is_less_volatile(s
     assert all(not {"HYG", "JNK"} & set(r.weights.index) for r in variant.rebalances)
     assert variant.returns.std() < backtests[base.id].returns.std()
     assert all(np.isclose(r.weights.sum(), 1) for r in variant.rebalances)
+
+
+@pytest.mark.parametrize("model_id", list(MODELS))
+def test_a_published_definition_gives_back_its_spec(sample, model_id):
+    from service.ledger.repository import as_json_document
+    from service.publishing import definition_document
+
+    for spec in (MODELS[model_id], derive(sample, exclude_tickers=("HYG",))):
+        stored = as_json_document(definition_document(spec))
+        assert spec_from_definition(stored) == spec

@@ -16,7 +16,9 @@ def register(api: Api) -> None:
         models,
         performance,
         rebalances,
+        shelves,
         trades,
+        variants,
     )
 
     for module in (
@@ -28,6 +30,8 @@ def register(api: Api) -> None:
         jobs,
         performance,
         factsheets,
+        variants,
+        shelves,
         keys,
     ):
         api.register_blueprint(module.blp)
