@@ -114,6 +114,17 @@ class RebalanceSchema(Schema):
     )
 
 
+class RebalanceDetailSchema(RebalanceSchema):
+    provenance = fields.Dict(
+        allow_none=True,
+        metadata={
+            "description": "The recipe of a version the worker built: the definition and its "
+            "hash, the hash of the data up to as_of, the engine's version and the parameters of "
+            "the risk model and the signal (`plusalpha reproduce` rebuilds it). Null for a push."
+        },
+    )
+
+
 class RebalanceListSchema(Schema):
     data = fields.List(fields.Nested(RebalanceSchema))
     next_cursor = fields.String(allow_none=True)

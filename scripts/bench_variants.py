@@ -50,8 +50,8 @@ def requests_of(count: int, seed: int = 13) -> list[dict]:
             "exclude_tickers": sorted(rng.choice(EXCLUDABLE, rng.integers(0, 4), replace=False)),
             "risk_multiplier": round(float(rng.uniform(0.6, 1.4)), 2),
         }
-        if k % 3 == 0:
-            request["max_position"] = 0.08
+        if k % 3 == 0 and len(MODELS[request["base_model"]].universe.tickers or ()) == 0:
+            request["max_position"] = 0.08  # tighter caps for the broad universes
         wanted.append(request)
     return wanted
 

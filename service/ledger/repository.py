@@ -156,6 +156,7 @@ def add_rebalance(
     source: str,
     pushed_by: str | None = None,
     note: str | None = None,
+    provenance: Mapping[str, Any] | None = None,
 ) -> Rebalance:
     """Record a model's next version (the latest version + 1).
 
@@ -177,6 +178,8 @@ def add_rebalance(
         ``'worker'`` or ``'push'``.
     pushed_by : str, optional
         The id of the key that pushed the weights.
+    provenance : Mapping, optional
+        The recipe of a version the worker built (``service.engine.provenance.recipe``).
 
     Returns
     -------
@@ -205,6 +208,7 @@ def add_rebalance(
         "pushed_by": pushed_by,
         "note": note,
         "content_hash": canonical_hash(canonical),
+        "provenance": None if provenance is None else as_json_document(provenance),
     }
     for _ in range(VERSION_ATTEMPTS - 1):
         try:

@@ -117,6 +117,9 @@ class Rebalance(Base):
     note: Mapped[str | None] = mapped_column(Text)
     content_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    provenance: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    """The recipe of a version the worker built (``service.engine.provenance``); None for a
+    push, or a version recorded before recipes were."""
 
     @property
     def weights_by_ticker(self) -> dict[str, float]:

@@ -31,6 +31,7 @@ from ..engine.backtest import Backtest, rebalance_dates, run_backtests
 from ..engine.data import MarketData
 from ..engine.models import MODELS
 from ..engine.performance import assemble_table, last_complete_month, monthly_tables, truncate
+from ..engine.provenance import data_hashes, recipe
 from ..engine.sample import data_or_sample
 from ..engine.trades import rebalance_many
 from ..factsheets import document_names as factsheet_document_names
@@ -95,12 +96,13 @@ def run_due(
         record_run(h.redis, published)
         return {model_id: [] for model_id in sorted(ids)}
     backtests = run_backtests(data, ids, progress=progress)
+    hashes = data_hashes(data, rebalance_dates(data.prices))
     added: dict[str, list[int]] = {}
     with h.sessions() as session:
         publish_definitions(session)
         session.commit()
         for model_id in sorted(ids):
-            rows = record_backtest(session, model_id, backtests[model_id])
+            rows = record_backtest(session, model_id, backtests[model_id], hashes)
             session.commit()
             published += publish_missing(h, session, model_id)
             added[model_id] = [row.version for row in rows]
@@ -126,9 +128,14 @@ def publish_missing(h: Handles, session, model_id: str) -> int:
     return republish(h.redis, definition, missing, securities_catalog(h.data_dir))
 
 
-def record_backtest(session, model_id: str, backtest: Backtest) -> list:
-    """Add to the ledger the backtest's rebalances of the months it lacks; the new rows."""
+def record_backtest(session, model_id: str, backtest: Backtest, hashes=None) -> list:
+    """Add to the ledger the backtest's rebalances of the months it lacks; the new rows.
+
+    With ``hashes`` (:func:`service.engine.provenance.data_hashes` of the rebalance dates) each
+    row records its recipe, the definition being the ledger's.
+    """
     known = worker_as_of_dates(session, model_id)
+    definition = get_definition(session, model_id).definition if hashes else None
     return [
         add_rebalance(
             session,
@@ -137,6 +144,7 @@ def record_backtest(session, model_id: str, backtest: Backtest) -> list:
             effective_date=effective_date(r.date),
             weights={t: float(w) for t, w in r.weights.items()},
             source="worker",
+            provenance=recipe(definition, hashes[r.date]) if hashes else None,
         )
         for r in backtest.rebalances
         if r.date.date() not in known

@@ -19,6 +19,7 @@ from ..engine.backtest import Backtest, rebalance_dates, run_backtests
 from ..engine.data import MarketData
 from ..engine.models import MODELS
 from ..engine.performance import assemble_table, last_complete_month, truncate
+from ..engine.provenance import data_hashes
 from ..engine.variants import (
     Customization,
     FieldError,
@@ -123,6 +124,7 @@ def build_variants(variant_ids: Iterable[str], h: Handles | None = None) -> dict
                 continue  # built already: every month of the data is recorded
             specs.append(spec_from_definition(get_definition(session, variant_id).definition))
     statuses = {}
+    hashes = data_hashes(data, rebalance_dates(data.prices))
     try:
         backtests = run_backtests(data, specs) if specs else {}
     except ValueError:  # one variant's failure: build each on its own to find it
@@ -130,22 +132,23 @@ def build_variants(variant_ids: Iterable[str], h: Handles | None = None) -> dict
     for spec in specs:
         try:
             backtest = backtests[spec.id] if backtests else run_backtests(data, [spec])[spec.id]
-            statuses[spec.id] = finish(h, data, spec.id, backtest)
+            statuses[spec.id] = finish(h, data, spec.id, backtest, hashes)
         except Exception as error:  # noqa: BLE001 (a variant's failure is recorded, not raised)
             log.exception("variant %s failed", spec.id)
             statuses[spec.id] = fail(h, spec.id, str(error))
     return statuses
 
 
-def finish(h: Handles, data: MarketData, variant_id: str, backtest: Backtest) -> str:
+def finish(h: Handles, data: MarketData, variant_id: str, backtest: Backtest, hashes=None) -> str:
     """Record the months the ledger lacks, publish them and the figures; mark it ready.
 
     The months are committed in one transaction, before anything is published: a build killed
     before the commit recorded nothing, one killed after it is published by the next
     (``publish_missing``), and only then is the variant ``ready``.
     """
+    hashes = hashes or data_hashes(data, rebalance_dates(data.prices))
     with h.sessions() as session:
-        record_backtest(session, variant_id, backtest)
+        record_backtest(session, variant_id, backtest, hashes)
         session.commit()
         publish_missing(h, session, variant_id)
     as_of = last_complete_month(data)

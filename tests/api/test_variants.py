@@ -210,6 +210,9 @@ def test_a_ready_variant_has_every_route_of_a_model(live, no_hy):
             )
             assert again.status_code == 304, route
         assert "RateLimit-Remaining" in answer.headers
+    first = live.call("GET", f"/v1/models/{model_id}/rebalances/1").json()["provenance"]
+    assert first["definition"]["id"] == model_id and len(first["data_hash"]) == 64
+    assert first["definition"]["universe"]["tickers"] == no_hy["universe"]["tickers"]
     trades = live.call("POST", f"/v1/models/{model_id}/accounts/trades", json=ACCOUNT)
     assert trades.status_code == 200 and trades.json()["model_id"] == model_id
     listed = [m["id"] for m in live.call("GET", "/v1/models").json()["data"]]

@@ -23,6 +23,7 @@ from schemas.models import (
     MAX_VERSION,
     IdempotencyHeaderSchema,
     PushSchema,
+    RebalanceDetailSchema,
     RebalanceListSchema,
     RebalancePageQuerySchema,
     RebalanceSchema,
@@ -122,9 +123,9 @@ class Rebalance(MethodView):
     @require("models:read")
     @conditional
     @blp.conditional_doc
-    @blp.response(200, RebalanceSchema)
+    @blp.response(200, RebalanceDetailSchema)
     def get(self, model_id: str, version: int):
-        """One version of the model"""
+        """One version of the model, with its provenance"""
         licensed_definition(model_id)
         row = get_rebalance(get_session(), model_id, version)
         if row is None:

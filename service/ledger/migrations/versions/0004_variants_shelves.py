@@ -1,4 +1,4 @@
-"""Platform shelves, and licensees' variants of the nine models.
+"""Platform shelves, licensees' variants of the nine models, and each version's recipe.
 
 Revision ID: 0004
 Revises: 0003
@@ -51,9 +51,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_variants")),
     )
     op.create_index(op.f("ix_variants_tenant"), "variants", ["tenant"])
+    with op.batch_alter_table("rebalances") as batch:
+        batch.add_column(sa.Column("provenance", sa.JSON(none_as_null=True), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("rebalances") as batch:
+        batch.drop_column("provenance")
     op.drop_index(op.f("ix_variants_tenant"), table_name="variants")
     op.drop_table("variants")
     op.drop_table("shelves")
