@@ -188,7 +188,7 @@ def investable(
     if n * spec.max_position < 1 - 1e-9:
         return FieldError(
             "max_position",
-            f"{n} {noun}{'s' if n > 1 else ''} at most {spec.max_position:.0%} each "
+            f"{n} {noun}{'s' if n > 1 else ''} at most {percent(spec.max_position)} each "
             "cannot make 100%.",
         )
     per_sector = securities.loc[tickers, "sector"].value_counts()
@@ -196,8 +196,8 @@ def investable(
     if reachable < 1 - 1e-9:
         return FieldError(
             "max_sector",
-            f"{n} {noun}s in {len(per_sector)} sectors, at most {spec.max_sector:.0%} a sector "
-            f"and {spec.max_position:.0%} each, cannot make 100%.",
+            f"{n} {noun}s in {len(per_sector)} sectors, at most {percent(spec.max_sector)} a "
+            f"sector and {percent(spec.max_position)} each, cannot make 100%.",
         )
     return None
 
@@ -230,6 +230,11 @@ def investable_at_start(spec: ModelSpec, data: MarketData) -> FieldError | None:
     return FieldError(problem.field, on + f"{problem.message[0].lower()}{problem.message[1:]}")
 
 
+def percent(share: float) -> str:
+    """``share`` as a percentage, with decimals only where it has them: 10%, 2.5%."""
+    return f"{share * 100:.4g}%"
+
+
 def describe(c: Customization) -> str:
     """The customization in a few words, for the variant's description."""
     parts = []
@@ -243,11 +248,11 @@ def describe(c: Customization) -> str:
     if c.risk_multiplier is not None:
         parts.append(f"{c.risk_multiplier:g}x the risk")
     if c.max_position is not None:
-        parts.append(f"positions up to {c.max_position:.0%}")
+        parts.append(f"positions up to {percent(c.max_position)}")
     if c.max_sector is not None:
-        parts.append(f"sectors up to {c.max_sector:.0%}")
+        parts.append(f"sectors up to {percent(c.max_sector)}")
     if c.annual_fee is not None:
-        parts.append(f"a fee of {c.annual_fee:.2%}")
+        parts.append(f"a fee of {percent(c.annual_fee)}")
     return ", ".join(parts) or "as the base model"
 
 

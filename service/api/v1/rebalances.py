@@ -151,11 +151,11 @@ def request_hash(model_id: str, body: dict) -> str:
 def check_push(model_id: str, body: dict) -> None:
     """422 naming every field at fault: unknown tickers, an effective date before the latest."""
     catalog = securities_catalog(current_app.config["DATA_DIR"])
-    etfs = set(catalog.index[catalog["kind"] == "etf"])
+    holdable = set(catalog.index[catalog["kind"].isin(("etf", "fund"))])
     errors = [
-        field_error(f"weights[{i}].ticker", f"{w['ticker']!r} is not a known ETF ticker.")
+        field_error(f"weights[{i}].ticker", f"{w['ticker']!r} is not a known ETF or fund ticker.")
         for i, w in enumerate(body["weights"])
-        if w["ticker"] not in etfs
+        if w["ticker"] not in holdable
     ]
     latest = latest_rebalance(get_session(), model_id)
     if latest is not None and body["effective_date"] < latest.effective_date:
