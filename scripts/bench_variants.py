@@ -7,7 +7,8 @@ Run from the project's root, with a Redis server (default the machine's, databas
 Creates N varied variants (default 200: each of the six optimizer models, with zero to three
 excluded tickers, a risk multiplier from 0.6 to 1.4 and some with tighter caps) in a fresh
 SQLite ledger, queues their builds as the monthly run does (25 a job) and runs ``rq worker
---burst`` with 1 process, then again on a fresh ledger with 2 processes at once. It prints, for
+--burst`` with 1 process, then again on a fresh ledger with 2 processes at once (each on one
+thread of BLAS: one core a worker). It prints, for
 each, the wall time, the variants a minute and the seconds per variant, then the speed-up.
 The issue's goal: a speed-up of at least 1.7 on 2 cores, and 200 variants in under 60 s with 2
 workers. Every figure is measured in this run.
@@ -83,6 +84,7 @@ def prepare(env: dict[str, str], wanted: list[dict]) -> None:
 def build(env: dict[str, str], redis_url: str, workers: int) -> float:
     """Seconds until ``workers`` burst RQ workers have emptied the queue."""
     base = {name: value for name, value in os.environ.items() if name not in VARIABLES}
+    base |= dict.fromkeys(("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"), "1")
     rq = Path(sys.executable).with_name("rq")
     command = [str(rq), "worker", "--burst", "--url", redis_url, "--quiet", QUEUE]
     started = time.perf_counter()

@@ -26,7 +26,6 @@ from schemas.models import (
     RebalanceDetailSchema,
     RebalanceListSchema,
     RebalancePageQuerySchema,
-    RebalanceSchema,
 )
 
 from ...ledger import (
@@ -88,7 +87,7 @@ class Rebalances(MethodView):
     @blp.arguments(PushSchema)
     @blp.response(
         CREATED,
-        RebalanceSchema,
+        RebalanceDetailSchema,
         headers={
             "Location": {"description": "The new version", "schema": {"type": "string"}},
             "Idempotent-Replayed": {
@@ -210,7 +209,7 @@ def push(definition, body: dict, idempotency_key: str, digest: str) -> Response:
             # Another push landed since check_push; the model's lock makes this one final.
             session.rollback()
             raise invalid([too_early(previous)])
-        answer = RebalanceSchema().dump(row)
+        answer = RebalanceDetailSchema().dump(row)  # as its Location serves it
         save_idempotency(session, key_id, idempotency_key, digest, CREATED, answer)
         add_audit_events(
             session,
