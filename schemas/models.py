@@ -5,6 +5,7 @@ import math
 from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates_schema
 
 from .common import PageQuerySchema, StrictSchema
+from .variants import VariantSchema
 
 FORMAT_NAMES = ("json", "csv", "irebal", "orion")
 MAX_VERSION = 2**31 - 1
@@ -32,6 +33,11 @@ class ModelSchema(Schema):
     max_position = fields.Float()
     max_sector = fields.Float()
     latest_version = fields.Integer(allow_none=True)
+    variant = fields.Nested(
+        VariantSchema,
+        allow_none=True,
+        metadata={"description": "A licensee's variant: its base model, status and settings."},
+    )
 
 
 class ModelListSchema(Schema):
@@ -105,6 +111,17 @@ class RebalanceSchema(Schema):
     created_at = fields.DateTime()
     weights = fields.Dict(
         keys=fields.String(), values=fields.Float(), attribute="weights_by_ticker"
+    )
+
+
+class RebalanceDetailSchema(RebalanceSchema):
+    provenance = fields.Dict(
+        allow_none=True,
+        metadata={
+            "description": "The recipe of a version the worker built: the definition and its "
+            "hash, the hash of the data up to as_of, the engine's version and the parameters of "
+            "the risk model and the signal (`plusalpha reproduce` rebuilds it). Null for a push."
+        },
     )
 
 

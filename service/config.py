@@ -66,6 +66,11 @@ VARIABLES = {
         None,
         "Origins that may frame the pages (space or comma separated); none when unset.",
     ),
+    "PLUSALPHA_MAX_VARIANTS_PER_TENANT": (
+        "MAX_VARIANTS_PER_TENANT",
+        100,
+        "Variants a tenant may have (retired ones not counted); one more is answered 422.",
+    ),
     "PLUSALPHA_PUBLIC_MAX_AGE": (
         "PUBLIC_MAX_AGE",
         300,

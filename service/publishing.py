@@ -27,27 +27,32 @@ from redis.exceptions import RedisError
 from .cache import publish_version
 from .engine.models import MODELS, ModelSpec
 from .formats import FORMATS
-from .ledger import ModelDefinition, Rebalance, publish_definition
+from .ledger import ModelDefinition, Rebalance, publish_definition, put_shelf
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from .engine.data import MarketData
+
+
+@cache
+def market_data(data_dir: str | None) -> MarketData:
+    """The configured data (or the sample), loaded once per process."""
+    from .engine.sample import data_or_sample  # the engine only where it is used
+
+    return data_or_sample(data_dir)
 
 
 @cache
 def securities_catalog(data_dir: str | None) -> pd.DataFrame:
     """Name, sector and kind of every series of the configured data (or the sample)."""
-    from .engine.sample import data_or_sample  # the engine only where it is used
-
-    data = data_or_sample(data_dir)
-    return data.securities[["name", "sector", "kind"]]
+    return market_data(data_dir).securities[["name", "sector", "kind"]]
 
 
 @cache
 def latest_closes(data_dir: str | None) -> dict[str, float]:
-    """Each ETF's latest close in the configured data (or the sample)."""
-    from .engine.sample import data_or_sample
-
-    return data_or_sample(data_dir).latest_closes().to_dict()
+    """Each holdable series' latest close in the configured data (or the sample)."""
+    return market_data(data_dir).latest_closes().to_dict()
 
 
 def definition_document(spec: ModelSpec) -> dict:
@@ -60,6 +65,8 @@ def definition_document(spec: ModelSpec) -> dict:
         "ig_only": universe["ig_only"],
         "min_aum": universe["min_aum"],
     }
+    if universe["exclude"]:  # a variant's exclusions; the nine have none
+        document["universe"]["exclude"] = sorted(universe["exclude"])
     return document
 
 
@@ -77,6 +84,16 @@ def publish_definitions(session) -> None:
             spec.annual_fee,
             definition_document(spec),
         )
+
+
+def publish_sample_shelves(session, data: MarketData) -> None:
+    """Record the sample's shelves (``schwab-etfs``) in the ledger, on the sample data only."""
+    from .engine.sample import SAMPLE_SHELVES
+
+    if data.metadata.get("sample"):
+        for shelf_id, (name, tickers) in SAMPLE_SHELVES.items():
+            # A cut of the sample (tests' data directories) may lack some of them.
+            put_shelf(session, shelf_id, name, [t for t in tickers if t in data.securities.index])
 
 
 def weights_document(

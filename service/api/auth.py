@@ -16,7 +16,15 @@ from redis.exceptions import RedisError
 from werkzeug.exceptions import HTTPException
 
 from ..cache import Window, count_request, forget_api_key, put_api_key, read_api_key
-from ..ledger import add_audit_events, key_for_secret, revoke_key, rotate_key, secret_hash
+from ..ledger import (
+    add_audit_events,
+    get_variant,
+    is_variant_id,
+    key_for_secret,
+    revoke_key,
+    rotate_key,
+    secret_hash,
+)
 from .audit import audit_buffer
 from .errors import Problem, fail
 from .extensions import get_redis, get_session
@@ -46,18 +54,32 @@ class Caller:
     revoked: bool
     rate_limit: int | None = None
     """Requests per window; None for the service's default (see :mod:`service.api.limits`)."""
+    tenant: str | None = None
+    """None in a record cached before keys carried it: such a key sees no variant until its
+    record is refilled from the ledger."""
 
     def may_read(self, scope: str, model_id: str) -> bool:
-        """Whether the key is live, holds ``scope`` and is licensed for ``model_id``."""
+        """Whether the key is live, holds ``scope`` and is licensed for ``model_id``.
+
+        False for a variant, whose owner only the ledger knows: the view decides those
+        (:func:`licensed`), and the weights fast path leaves them to it.
+        """
         return not self.revoked and scope in self.scopes and self.licensed_for(model_id)
 
     def licensed_for(self, model_id: str) -> bool:
+        """Whether the key may see one of the nine (never a variant: see :func:`licensed`)."""
+        if is_variant_id(model_id):
+            return False
         return self.models is None or model_id in self.models
+
+    def sees_variant(self, variant) -> bool:
+        """Whether the key sees ``variant``: it is its tenant's and may read the base model."""
+        return self.tenant == variant.tenant and self.licensed_for(variant.base_model)
 
     @classmethod
     def of(cls, key) -> Caller:
         revoked = key.revoked_at is not None
-        return cls(key.id, list(key.scopes), key.models, revoked, key.rate_limit)
+        return cls(key.id, list(key.scopes), key.models, revoked, key.rate_limit, key.tenant)
 
 
 def current_key() -> Caller:
@@ -220,11 +242,38 @@ def with_headers(headers: dict[str, str], response: Response) -> Response:
 
 
 def licensed(model_id: str) -> bool:
-    """Whether the current key may see ``model_id``."""
-    return current_key().licensed_for(model_id)
+    """Whether the current key may see ``model_id``: one of the nine it is licensed for, or a
+    variant of its tenant whose base model it may read (retired or not; see
+    :func:`ensure_licensed`)."""
+    key = current_key()
+    if not is_variant_id(model_id):
+        return key.licensed_for(model_id)
+    variant = variant_record(model_id)
+    return variant is not None and key.sees_variant(variant)
 
 
-def ensure_licensed(model_id: str, known: bool) -> None:
-    """404 for a model that does not exist or that the key is not licensed for."""
+def variant_record(model_id: str):
+    """The ledger's row of the variant ``model_id`` (None when there is none), once a request."""
+    known = g.setdefault("variants", {})
+    if model_id not in known:
+        known[model_id] = get_variant(get_session(), model_id)
+    return known[model_id]
+
+
+def ensure_licensed(model_id: str, known: bool, *, building: bool = False) -> None:
+    """404 for a model that does not exist or that the key may not see, exactly alike.
+
+    A variant the key sees answers 410 once retired, and 404 until it is ready, unless the
+    route shows a variant while it is ``building`` (its definition, with its status).
+    """
     if not known or not licensed(model_id):
         fail(404, f"no model {model_id!r}", field="model_id", location="path")
+    variant = variant_record(model_id) if is_variant_id(model_id) else None
+    if variant is None:
+        return
+    if variant.retired_at is not None:
+        detail = f"{model_id} was retired on {variant.retired_at:%Y-%m-%d}"
+        fail(410, detail, field="model_id", location="path")
+    if variant.status != "ready" and not building:
+        detail = f"{model_id} is {variant.status}: it has no versions to serve yet"
+        fail(404, detail, field="model_id", location="path")

@@ -13,7 +13,8 @@ every answer of the live server against it (``tests/api/test_schemathesis.py``),
 generated from it must know every error it can get. The problems most operations share are added
 here, in one place, so that a new route is documented like the others (``problem_statuses``):
 401, 403 and 429 unless the operation is public (``@blp.doc(security=[])``), 404 when its path
-names something (a model the key may not see, a version, a key, a job), 400 and 413 when it
+names something (a model the key may not see, a version, a key, a job), 410 when it names a
+model (a retired variant), 400 and 413 when it
 takes a body, 500, and 503 when the ledger or the cache cannot be reached (``service.api.errors``);
 each an ``application/problem+json`` body with the headers a client acts on
 (``PROBLEM_HEADERS``). There is no catch-all ``default`` answer: an undocumented status is a
@@ -89,6 +90,9 @@ PROBLEM_HEADERS = {
 
 RESOURCE = "names_a_resource"
 """Set in an operation's doc info when its path has a parameter (see ``add_url_rule``)."""
+MODEL = "names_a_model"
+"""Set in an operation's doc info when its path names a model, which may be a retired variant
+(410, see ``service.api.auth.ensure_licensed``)."""
 
 
 def status_response(status: HTTPStatus, error_schema) -> dict:
@@ -125,6 +129,8 @@ def problem_statuses(operation: dict, doc_info: dict) -> list[HTTPStatus]:
         ]
     if doc_info.get(RESOURCE):
         statuses.append(HTTPStatus.NOT_FOUND)
+    if doc_info.get(MODEL):
+        statuses.append(HTTPStatus.GONE)
     if "requestBody" in operation:
         statuses += [HTTPStatus.BAD_REQUEST, HTTPStatus.REQUEST_ENTITY_TOO_LARGE]
     return statuses
@@ -209,6 +215,8 @@ class Blueprint(flask_smorest.Blueprint):
             for doc_info in self._docs[self._endpoints[-1]].values():
                 if isinstance(doc_info, dict):
                     doc_info[RESOURCE] = True
+                    if "<model_id>" in rule:
+                        doc_info[MODEL] = True
 
     @staticmethod
     def conditional_doc(view):

@@ -9,6 +9,7 @@ SCOPES = (
     "performance:read",
     "rebalances:write",
     "trades:write",
+    "variants:write",
     "admin",
     "metrics:read",
     "webhooks:write",

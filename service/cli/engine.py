@@ -265,4 +265,51 @@ def backtest_csv(backtest: Backtest) -> pd.DataFrame:
     return pd.concat([frame, weights.reset_index(drop=True)], axis=1)
 
 
-COMMANDS = (sample_data_command, performance_command, backtest_command)
+@click.command("reproduce")
+@click.argument("model_id", metavar="MODEL_ID")
+@click.argument("version", type=click.IntRange(min=1))
+@data_option
+def reproduce_command(model_id: str, version: int, data_dir: Path | None) -> None:
+    """Rebuild a recorded version from its recipe: exit 0 when the weights are equal bit for
+    bit, else print the differences and exit 1.
+
+    The model (one of the nine or a variant) is rebuilt from the definition the version
+    recorded, on the data of --data (else the configured data); a data or engine that differs
+    from the recipe's is said first.
+    """
+    import pandas as pd
+
+    from ..engine.provenance import data_hashes, engine_version, rebuilt_weights, weight_differences
+    from ..ledger import get_rebalance
+    from ..worker.handles import handles
+
+    with handles(settings()).sessions() as session:
+        row = get_rebalance(session, model_id, version)
+        if row is None:
+            raise click.ClickException(f"{model_id} has no version {version}")
+        recipe, recorded = row.provenance, row.weights_by_ticker
+    if recipe is None:
+        raise click.ClickException(f"{model_id} version {version} has no recipe (it was pushed)")
+    data = market_data(data_dir)
+    as_of = pd.Timestamp(row.as_of)
+    notes = []
+    if data_hashes(data, [as_of])[as_of] != recipe["data_hash"]:
+        notes.append(f"the data up to {row.as_of} is not the recipe's (hash differs)")
+    if engine_version() != recipe["engine_version"]:
+        notes.append(f"engine {engine_version()}, the recipe's {recipe['engine_version']}")
+    for note in notes:
+        click.echo(f"note: {note}")
+    try:
+        rebuilt = rebuilt_weights(data, recipe["definition"], as_of)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from error
+    differences = weight_differences(recorded, {t: float(w) for t, w in rebuilt.items()})
+    if differences:
+        click.echo(f"{model_id} version {version} differs:")
+        for line in differences:
+            click.echo(f"  {line}")
+        sys.exit(1)
+    click.echo(f"{model_id} version {version}: rebuilt bit for bit ({len(recorded)} weights)")
+
+
+COMMANDS = (sample_data_command, performance_command, backtest_command, reproduce_command)

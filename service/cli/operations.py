@@ -42,9 +42,14 @@ def worker_command(once: bool) -> None:
 
     h = app_handles()
     if once:
-        added = run_due(h, progress=sys.stderr.isatty())
+        from ..worker.handles import buildable_variant_ids
+        from ..worker.variants import build_variants
+
+        added = run_due(h, progress=sys.stderr.isatty(), queue_variants=False)
         for model_id, versions in added.items():
             click.echo(f"{model_id}: {len(versions)} new version(s)")
+        for variant_id, status in build_variants(buildable_variant_ids(h), h).items():
+            click.echo(f"{variant_id}: {status}")
         return
     from rq import Queue
 

@@ -98,8 +98,8 @@ def run_backtests(
     if len(dates) < 2:
         raise ValueError("the data holds no complete month after December 2015 to backtest")
     returns = data.returns()
-    etfs = data.etfs.index
-    books = {spec.id: _Book(spec, data.etfs) for spec in specs}
+    etfs = data.holdable.index  # ETFs and funds: one risk model for every model and variant
+    books = {spec.id: _Book(spec, data.holdable) for spec in specs}
     with one_blas_thread():
         for date in tqdm(dates, desc="backtest", unit="month", disable=not progress):
             _rebalance_all(data, returns, etfs, date, specs, books)

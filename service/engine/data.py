@@ -36,7 +36,10 @@ SECURITY_COLUMNS = (
     "inception",
 )
 NUMERIC_COLUMNS = ("duration", "expense_ratio", "bid_ask", "aum")
-KINDS = ("etf", "index")
+KINDS = ("etf", "fund", "index")
+HOLDABLE_KINDS = ("etf", "fund")
+"""The kinds a portfolio may hold: ETFs, and mutual funds (which trade once a day at NAV, so
+their bid/ask spread is 0). Indices are benchmarks only."""
 FORMATS = ("csv", "parquet")
 
 _IG_FLAGS = {"true": True, "false": False, "1": True, "0": False}
@@ -90,9 +93,15 @@ class MarketData:
         """Rows of `securities` whose kind is ``etf``."""
         return self.securities[self.securities["kind"] == "etf"]
 
+    @property
+    def holdable(self) -> pd.DataFrame:
+        """Rows of `securities` a portfolio may hold: ETFs and funds (``HOLDABLE_KINDS``)."""
+        return self.securities[self.securities["kind"].isin(HOLDABLE_KINDS)]
+
     def latest_closes(self) -> pd.Series:
-        """Each ETF's latest close: its last level in the data (ETFs with none are left out)."""
-        return self.prices[self.etfs.index].ffill().iloc[-1].dropna()
+        """Each holdable series' latest close: its last level in the data (series with none
+        are left out). A fund's close is its NAV."""
+        return self.prices[self.holdable.index].ffill().iloc[-1].dropna()
 
 
 @dataclass(frozen=True)
@@ -354,6 +363,7 @@ def _securities_from(table: _Table) -> pd.DataFrame:
     }
     for column in NUMERIC_COLUMNS:
         columns[column] = _non_negative_numbers(table, column, labels)
+    _check_fund_spreads(table, columns["kind"], columns["bid_ask"], labels)
     columns["inception"] = _dates(table, "inception", labels)
     return pd.DataFrame(columns, index=tickers)
 
@@ -381,17 +391,31 @@ def _tickers(table: _Table) -> pd.Index:
 
 
 def _kinds(table: _Table, labels: list[str]) -> list[str]:
-    """The kind column; raises on a value other than etf or index."""
+    """The kind column; raises on a value other than etf, fund or index."""
     kinds = _texts(table.frame["kind"])
     for row, kind in enumerate(kinds):
         if kind not in KINDS:
             raise table.error(
-                f"kind {kind!r} is not valid (expected {' or '.join(KINDS)})",
+                f"kind {kind!r} is not valid (expected {', '.join(KINDS[:-1])} or {KINDS[-1]})",
                 row=row,
                 label=labels[row],
                 column="kind",
             )
     return kinds
+
+
+def _check_fund_spreads(
+    table: _Table, kinds: list[str], spreads: np.ndarray, labels: list[str]
+) -> None:
+    """Raise on a fund with a bid/ask spread: a fund trades once a day at its NAV."""
+    for row, (kind, spread) in enumerate(zip(kinds, spreads, strict=True)):
+        if kind == "fund" and spread != 0:
+            raise table.error(
+                f"bid_ask {spread} of a fund must be 0 (a fund trades at its NAV)",
+                row=row,
+                label=labels[row],
+                column="bid_ask",
+            )
 
 
 def _sectors(table: _Table, labels: list[str]) -> list[str]:

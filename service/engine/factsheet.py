@@ -72,9 +72,16 @@ def clean(value) -> float | None:
     return float(value)
 
 
+LISTED_TICKERS = 12
+"""A universe of named tickers up to this many is listed on the fact sheet (a variant's may
+name hundreds)."""
+
+
 def universe_text(spec: ModelSpec, securities: pd.DataFrame) -> str:
     """The universe in a line: its tickers, or its rules and how many ETFs pass them."""
     universe = spec.universe
+    if universe.tickers is not None and len(universe.tickers) > LISTED_TICKERS:
+        return f"{len(universe.tickers)} ETFs and funds named by the licensee"
     if universe.tickers is not None:
         return f"{len(universe.tickers)} benchmark ETFs: {', '.join(universe.tickers)}"
     count = len(universe.select(securities))

@@ -53,26 +53,29 @@ TURNOVER_COST = 0.04
 
 @dataclass(frozen=True)
 class Universe:
-    """Which ETFs a model may hold.
+    """Which ETFs (and funds) a model may hold.
 
-    ``tickers`` names them outright; otherwise every ETF whose sector is in ``sectors`` (all
-    sectors when None), that is investment grade if ``ig_only``, with at least ``min_aum`` USD
-    under management.
+    ``tickers`` names them outright (ETFs or funds: a platform's shelf may hold its own mutual
+    funds); otherwise every ETF whose sector is in ``sectors`` (all sectors when None), that is
+    investment grade if ``ig_only``, with at least ``min_aum`` USD under management. A rule
+    selects ETFs only: a fund enters a universe only by name. ``exclude`` is left out either way.
     """
 
     tickers: tuple[str, ...] | None = None
     sectors: frozenset[str] | None = None
     ig_only: bool = False
     min_aum: float = 0.0
+    exclude: frozenset[str] = frozenset()
 
     def select(self, securities: pd.DataFrame) -> pd.Index:
         """The tickers of ``securities`` (indexed by ticker) that belong to this universe."""
         import pandas as pd
 
-        etfs = securities[securities["kind"] == "etf"]
         if self.tickers is not None:
-            return pd.Index([t for t in self.tickers if t in etfs.index])
-        keep = etfs["aum"] >= self.min_aum
+            holdable = securities.index[securities["kind"].isin(("etf", "fund"))]
+            return pd.Index([t for t in self.tickers if t in holdable and t not in self.exclude])
+        etfs = securities[securities["kind"] == "etf"]
+        keep = (etfs["aum"] >= self.min_aum) & ~etfs.index.isin(list(self.exclude))
         if self.sectors is not None:
             keep &= etfs["sector"].isin(self.sectors)
         if self.ig_only:

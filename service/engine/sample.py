@@ -347,6 +347,34 @@ REAL_ETFS = [
     ("ICVT", "iShares Convertible Bond ETF", "convertible", 2.5, 0.0020, "2015-06-02", 2),
 ]
 # fmt: on
+# A platform's own bond ETFs (Schwab's), added after every series above and drawn after them,
+# so that the series above are the same numbers as before they were added. SCHZ, SCHO, SCHR and
+# SCHP are in REAL_ETFS already. Same fields as REAL_ETFS; approximate public facts as of 2024.
+# fmt: off
+PLATFORM_ETFS = [
+    ("SCHQ", "Schwab Long-Term U.S. Treasury ETF", "treasury_20y_plus", 15.5, 0.0003,
+     "2019-10-10", 0.8),
+    ("SCHI", "Schwab 5-10 Year Corporate Bond ETF", "ig_corp_intermediate", 6.0, 0.0003,
+     "2019-10-10", 8),
+    ("SCHJ", "Schwab 1-5 Year Corporate Bond ETF", "ig_corp_short", 2.6, 0.0003, "2019-10-10",
+     0.5),
+    ("SCYB", "Schwab High Yield Bond ETF", "high_yield", 3.0, 0.0003, "2023-07-11", 1),
+    ("SCMB", "Schwab Municipal Bond ETF", "muni", 6.0, 0.0003, "2022-10-11", 1.5),
+]
+# Mutual funds (kind ``fund``): they trade once a day at NAV, so their bid/ask spread is 0.
+SAMPLE_FUNDS = [
+    ("SWAGX", "Schwab U.S. Aggregate Bond Index Fund", "aggregate", 6.0, 0.0004, "2017-02-23",
+     4),
+    ("SWSBX", "Schwab Short-Term Bond Index Fund", "ig_corp_short", 2.6, 0.0006, "2017-02-23",
+     1),
+    ("SWRSX", "Schwab Treasury Inflation Protected Securities Index Fund", "tips", 6.6, 0.0005,
+     "2006-03-31", 1.5),
+]
+# fmt: on
+SCHWAB_ETFS = ("SCHZ", "SCHO", "SCHR", "SCHQ", "SCHP", "SCHI", "SCHJ", "SCYB", "SCMB")
+"""The sample shelf ``schwab-etfs``: Schwab's own bond ETFs."""
+SAMPLE_SHELVES = {"schwab-etfs": ("Schwab bond ETFs", SCHWAB_ETFS)}
+"""Shelves of the sample data: id -> (name, tickers), loaded with the sample's models."""
 # ETFs that track a benchmark index of this universe rather than the factor model directly:
 # ticker -> (index ticker, daily tracking noise).
 TRACKERS = {
@@ -378,7 +406,7 @@ def sample_data(etfs: int | None = None) -> MarketData:
     days = pd.bdate_range(START, END, name="date")
     factors = factor_paths(days, rng)
     indices = benchmark_index_returns(factors, rng)
-    etfs = etf_table(rng, synthetic_counts(etfs))
+    etfs = pd.concat([etf_table(rng, synthetic_counts(etfs)), platform_table()])
     etf_returns = etf_daily_returns(etfs, factors, indices, rng)
 
     securities = pd.concat([etfs, index_table()])
@@ -587,9 +615,10 @@ def synthetic_counts(etfs: int | None) -> dict[str, int]:
     default = {name: spec.synthetic for name, spec in SECTORS.items()}
     if etfs is None:
         return default
-    wanted = etfs - len(REAL_ETFS)
+    fixed = len(REAL_ETFS) + len(PLATFORM_ETFS)
+    wanted = etfs - fixed
     if wanted < 0:
-        raise ValueError(f"the sample universe has at least {len(REAL_ETFS)} ETFs, not {etfs}")
+        raise ValueError(f"the sample universe has at least {fixed} ETFs, not {etfs}")
     shares = np.array(list(default.values())) * wanted / sum(default.values())
     counts = np.floor(shares).astype(int)
     counts[np.argsort(counts - shares, kind="stable")[: wanted - counts.sum()]] += 1
@@ -630,6 +659,28 @@ def etf_table(rng: np.random.Generator, synthetic: dict[str, int]) -> pd.DataFra
                     "bid_ask": round(float(rng.uniform(*spec.bid_ask)), 5),
                     "aum": round(float(np.exp(rng.uniform(np.log(5e7), np.log(5e9)))), -5),
                     "inception": synthetic_inception(rng),
+                }
+            )
+    return pd.DataFrame(rows).set_index("ticker")
+
+
+def platform_table() -> pd.DataFrame:
+    """Metadata of the platform's ETFs and the sample funds, after every other ETF's."""
+    rows = []
+    for kind, table in (("etf", PLATFORM_ETFS), ("fund", SAMPLE_FUNDS)):
+        for ticker, name, sector, duration, expense, inception, aum in table:
+            rows.append(
+                {
+                    "ticker": ticker,
+                    "name": name,
+                    "kind": kind,
+                    "sector": sector,
+                    "ig": SECTORS[sector].ig,
+                    "duration": duration,
+                    "expense_ratio": expense,
+                    "bid_ask": real_bid_ask(aum) if kind == "etf" else 0.0,
+                    "aum": aum * 1e9,
+                    "inception": pd.Timestamp(inception),
                 }
             )
     return pd.DataFrame(rows).set_index("ticker")

@@ -4,26 +4,19 @@ and rendered as served: for the worker, the on-demand renders of the API and the
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import cache
 
 import pandas as pd
 
 from ..engine.backtest import Backtest
 from ..engine.data import MarketData
 from ..engine.factsheet import factsheet_figures
-from ..engine.models import MODELS, PASSIVE_BENCHMARKS
-from ..engine.sample import data_or_sample
+from ..engine.models import MODELS, PASSIVE_BENCHMARKS, ModelSpec
+from ..publishing import market_data  # noqa: F401 (the on-demand renders' data)
 from . import VARIANTS, document_name
 from .charts import charts
 from .pages import factsheet_html, pdf
 
 AGG_ROW = PASSIVE_BENCHMARKS["agg-index"].id
-
-
-@cache
-def market_data(data_dir: str | None) -> MarketData:
-    """The configured data (or the sample), loaded once per process for on-demand renders."""
-    return data_or_sample(data_dir)
 
 
 def links(model_id: str, variant: str, as_of: str | None = None) -> dict[str, str]:
@@ -49,13 +42,19 @@ def render_drawn(figures, drawn, fmt: str, variant: str, as_of: str | None = Non
 
 
 def figures_from_rows(
-    data: MarketData, model_id: str, returns: pd.Series, holdings: pd.Series, rows, as_of
+    data: MarketData,
+    model_id: str,
+    returns: pd.Series,
+    holdings: pd.Series,
+    rows,
+    as_of,
+    spec: ModelSpec | None = None,
 ) -> dict:
-    """The figures of a model's fact sheet from the rows of its performance table."""
+    """The figures of a model's fact sheet from the rows of its performance table (``spec``:
+    a variant's definition; one of the nine's by default)."""
     by_id = {row["model_id"]: row for row in rows}
-    return factsheet_figures(
-        data, MODELS[model_id], returns, holdings, by_id[model_id], by_id[AGG_ROW], as_of
-    )
+    spec = spec or MODELS[model_id]
+    return factsheet_figures(data, spec, returns, holdings, by_id[model_id], by_id[AGG_ROW], as_of)
 
 
 def factsheet_bodies(
@@ -67,7 +66,7 @@ def factsheet_bodies(
     for model_id, backtest in backtests.items():
         holdings = backtest.rebalances[-1].weights
         figures = figures_from_rows(
-            data, model_id, backtest.returns, holdings, table["rows"], as_of
+            data, model_id, backtest.returns, holdings, table["rows"], as_of, backtest.model
         )
         drawn = charts(figures)
         for variant in VARIANTS:

@@ -158,6 +158,7 @@ def add_rebalance(
     pushed_by: str | None = None,
     note: str | None = None,
     announce: bool = True,
+    provenance: Mapping[str, Any] | None = None,
 ) -> Rebalance:
     """Record a model's next version (the latest version + 1) and, unless ``announce`` is
     false, its ``model.rebalanced`` event in the webhooks outbox, in the same transaction.
@@ -183,6 +184,8 @@ def add_rebalance(
     announce : bool
         False for all but the last version of a backfill: one event announces the version
         in force, not every historical one.
+    provenance : Mapping, optional
+        The recipe of a version the worker built (``service.engine.provenance.recipe``).
 
     Returns
     -------
@@ -211,6 +214,7 @@ def add_rebalance(
         "pushed_by": pushed_by,
         "note": note,
         "content_hash": canonical_hash(canonical),
+        "provenance": None if provenance is None else as_json_document(provenance),
     }
     for _ in range(VERSION_ATTEMPTS - 1):
         try:

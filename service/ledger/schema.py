@@ -141,6 +141,9 @@ class Rebalance(Base):
     note: Mapped[str | None] = mapped_column(Text)
     content_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    provenance: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    """The recipe of a version the worker built (``service.engine.provenance``); None for a
+    push, or a version recorded before recipes were."""
 
     @property
     def weights_by_ticker(self) -> dict[str, float]:
@@ -231,6 +234,21 @@ class WebhookSubscription(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
 
 
+VARIANT_STATUSES = ("building", "ready", "failed")
+
+
+class Shelf(Base):
+    """A platform's shelf: the tickers (ETFs and funds) its models may hold, in its order."""
+
+    __tablename__ = "shelves"
+
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    tickers: Mapped[list[str]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+
+
 class WebhookEvent(Base):
     """The outbox: an event to announce, written in the transaction of what it announces.
 
@@ -275,3 +293,30 @@ class WebhookDelivery(Base):
     lease_token: Mapped[str | None] = mapped_column(String(40))
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+
+
+class Variant(Base):
+    """A tenant's model derived from one of the nine (``base_model``) by ``settings``.
+
+    Its definition is a :class:`ModelDefinition` of the same id, and its versions are
+    :class:`Rebalance` rows like any model's. ``status`` is ``building`` until the worker has
+    recorded and published every month, then ``ready`` (or ``failed``, with ``error``); a
+    retired variant (``retired_at``) is built no more, its history kept. ``notes`` says what
+    the build found, e.g. the months it held the minimum-variance portfolio.
+    """
+
+    __tablename__ = "variants"
+    __table_args__ = (CheckConstraint("status IN ('building', 'ready', 'failed')", name="status"),)
+
+    id: Mapped[str] = mapped_column(ForeignKey("model_definitions.model_id"), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(200), index=True)
+    base_model: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(200))
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(20), default="building")
+    error: Mapped[str | None] = mapped_column(Text)
+    notes: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    created_by: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from .schema import (
     ApiKey,
     Rebalance,
+    Variant,
     WebhookDelivery,
     WebhookEvent,
     WebhookSubscription,
@@ -27,10 +28,11 @@ from .schema import (
 )
 
 MODEL_REBALANCED = "model.rebalanced"
+VARIANT_READY = "variant.ready"
+VARIANT_FAILED = "variant.failed"
 WEBHOOK_TEST = "webhook.test"
-EVENT_TYPES = (MODEL_REBALANCED, WEBHOOK_TEST)
-"""The event types a subscription may ask for. ``variant.ready`` and ``variant.failed`` join
-this list once variants exist (issue 13), announced like ``model.rebalanced``."""
+EVENT_TYPES = (MODEL_REBALANCED, VARIANT_READY, VARIANT_FAILED, WEBHOOK_TEST)
+"""The event types a subscription may ask for."""
 SECRET_PREFIX = "whsec_"
 SECRET_RANDOM_BYTES = 32
 """Standard Webhooks secrets: ``whsec_`` and the base64 of 24 to 64 random bytes."""
@@ -68,6 +70,19 @@ def announce_rebalance(session: Session, row: Rebalance) -> WebhookEvent:
     return event
 
 
+def announce_variant(session: Session, variant: Variant) -> WebhookEvent:
+    """Add a variant's ``variant.ready`` or ``variant.failed`` event to the outbox, in the
+    caller's transaction (that of the status it announces)."""
+    data = {"model_id": variant.id, "base_model": variant.base_model, "status": variant.status}
+    if variant.status == "failed":
+        data["error"] = variant.error
+    kind = VARIANT_READY if variant.status == "ready" else VARIANT_FAILED
+    event = WebhookEvent(type=kind, model_id=variant.id, data=data)
+    session.add(event)
+    session.flush()
+    return event
+
+
 def undispatched_events(session: Session, limit: int = 100) -> list[WebhookEvent]:
     """The oldest events of the outbox that have no deliveries yet."""
     query = select(WebhookEvent).where(WebhookEvent.dispatched_at.is_(None))
@@ -84,15 +99,25 @@ def live_subscriptions(session: Session) -> list[tuple[WebhookSubscription, ApiK
     return [(s, k) for s, k in session.execute(query)]
 
 
-def wants(subscription: WebhookSubscription, key: ApiKey, event: WebhookEvent) -> bool:
+def wants(
+    subscription: WebhookSubscription, key: ApiKey, event: WebhookEvent, owners: dict
+) -> bool:
     """Whether the event goes to the subscription: recorded since it was made, its type asked
-    for, and its model among those the subscription names and its key may read."""
+    for, and its model among those the subscription names and its key may read. A variant's
+    key may read it when the key is of the variant's tenant and may read its base model
+    (``owners``: each variant's ``(tenant, base_model)``), as on every API route."""
     if event.type not in subscription.events or event.created_at < subscription.created_at:
         return False
     if event.model_id is None:
         return True
-    named = subscription.models is None or event.model_id in subscription.models
-    return named and (key.models is None or event.model_id in key.models)
+    if subscription.models is not None and event.model_id not in subscription.models:
+        return False
+    licensed = event.model_id
+    if event.model_id in owners:
+        tenant, licensed = owners[event.model_id]
+        if key.tenant != tenant:
+            return False
+    return key.models is None or licensed in key.models
 
 
 def dispatch_events(session: Session, limit: int = 100) -> int:
@@ -105,6 +130,11 @@ def dispatch_events(session: Session, limit: int = 100) -> int:
     if not events:
         return 0
     subscriptions = live_subscriptions(session)
+    model_ids = {e.model_id for e in events if e.model_id}
+    owners = {
+        v.id: (v.tenant, v.base_model)
+        for v in session.scalars(select(Variant).where(Variant.id.in_(model_ids)))
+    }
     now = utc_now()
     rows = []
     for event in events:
@@ -119,7 +149,7 @@ def dispatch_events(session: Session, limit: int = 100) -> int:
         rows += [
             delivery_row(s.id, event.id, now)
             for s, key in subscriptions
-            if event.subscription_id in (None, s.id) and wants(s, key, event)
+            if event.subscription_id in (None, s.id) and wants(s, key, event, owners)
         ]
     if rows:
         session.execute(insert(WebhookDelivery.__table__), rows)

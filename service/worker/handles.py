@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from ..config import ledger_url, settings_from_env
-from ..ledger import make_engine, session_factory, upgrade
+from ..ledger import buildable_variants, make_engine, session_factory, upgrade
 
 QUEUE = "plusalpha"
 """The RQ queue of every job: the monthly run and batches of trade lists."""
@@ -20,6 +20,36 @@ PERFORMANCE_DOCUMENT = "performance"
 """The cache document of the performance table (see :mod:`service.worker.jobs`)."""
 HISTORY_DOCUMENT = "performance.history"
 """The cache document of the months the performance page offers (see :mod:`service.worker.jobs`)."""
+
+
+BUILD_JOB = "service.worker.variants.build_variants"
+"""The RQ job that builds variants, by name: queued without importing the engine."""
+BUILD_TIMEOUT_SECONDS = 3600
+"""A job building variants may run this long before RQ stops it."""
+BUILD_BATCH = 25
+"""Variants per build job: a job's variants share each month's risk model and signals."""
+
+
+def queue_variant_builds(redis, variant_ids: list[str]) -> int:
+    """Queue the builds of the variants, :data:`BUILD_BATCH` a job; how many jobs."""
+    from rq import Queue
+
+    queue = Queue(QUEUE, connection=redis)
+    batches = [variant_ids[i : i + BUILD_BATCH] for i in range(0, len(variant_ids), BUILD_BATCH)]
+    for batch in batches:
+        queue.enqueue(
+            BUILD_JOB,
+            batch,
+            job_timeout=BUILD_TIMEOUT_SECONDS,
+            description=f"build {len(batch)} variant(s) from {batch[0]}",
+        )
+    return len(batches)
+
+
+def buildable_variant_ids(h: Handles) -> list[str]:
+    """The variants a monthly run builds (not retired, building or ready)."""
+    with h.sessions() as session:
+        return [v.id for v in buildable_variants(session)]
 
 
 def model_performance_document(model_id: str) -> str:

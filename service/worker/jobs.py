@@ -31,6 +31,7 @@ from ..engine.backtest import Backtest, rebalance_dates, run_backtests
 from ..engine.data import MarketData
 from ..engine.models import MODELS
 from ..engine.performance import assemble_table, last_complete_month, monthly_tables, truncate
+from ..engine.provenance import data_hashes, recipe
 from ..engine.sample import data_or_sample
 from ..engine.trades import rebalance_many
 from ..factsheets import document_names as factsheet_document_names
@@ -38,18 +39,27 @@ from ..factsheets.build import factsheet_bodies
 from ..ledger import (
     add_rebalance,
     get_definition,
+    is_variant_id,
     list_rebalances,
+    model_definitions,
     worker_as_of_dates,
 )
-from ..publishing import publish_definitions, republish, securities_catalog
+from ..publishing import (
+    publish_definitions,
+    publish_sample_shelves,
+    republish,
+    securities_catalog,
+)
 from .figures import record_run
 from .handles import (
     HISTORY_DOCUMENT,
     PERFORMANCE_DOCUMENT,
     QUEUE,
     Handles,
+    buildable_variant_ids,
     handles,
     model_performance_document,
+    queue_variant_builds,
 )
 
 IDENTITY_COLUMNS = ("model_id", "name", "group")
@@ -61,14 +71,23 @@ def effective_date(as_of: pd.Timestamp) -> datetime:
     return (as_of + pd.offsets.BDay(1)).date()
 
 
-def run_due(h: Handles, model_ids=None, progress: bool = False) -> dict[str, list[int]]:
+def run_due(
+    h: Handles, model_ids=None, progress: bool = False, queue_variants: bool = True
+) -> dict[str, list[int]]:
     """Backtest the models, add the months the ledger lacks, publish them; new versions.
 
     When nothing is due (see :func:`up_to_date`) no backtest runs. A run that ends adds itself
-    to the worker's figures (:mod:`service.worker.figures`).
+    to the worker's figures (:mod:`service.worker.figures`). A run of every model then queues
+    the builds of the variants (``queue_variants``; RQ jobs that any worker process takes, each
+    skipping what is built already: :mod:`service.worker.variants`).
     """
     ids = list(model_ids or MODELS)
     data = data_or_sample(h.data_dir)
+    with h.sessions() as session:
+        publish_sample_shelves(session, data)
+        session.commit()
+    if queue_variants and model_ids is None:
+        queue_variant_builds(h.redis, buildable_variant_ids(h))
     published = 0
     if up_to_date(h, data, ids):
         with h.sessions() as session:
@@ -77,12 +96,13 @@ def run_due(h: Handles, model_ids=None, progress: bool = False) -> dict[str, lis
         record_run(h.redis, published)
         return {model_id: [] for model_id in sorted(ids)}
     backtests = run_backtests(data, ids, progress=progress)
+    hashes = data_hashes(data, rebalance_dates(data.prices))
     added: dict[str, list[int]] = {}
     with h.sessions() as session:
         publish_definitions(session)
         session.commit()
         for model_id in sorted(ids):
-            rows = record_backtest(session, model_id, backtests[model_id])
+            rows = record_backtest(session, model_id, backtests[model_id], hashes)
             session.commit()
             published += publish_missing(h, session, model_id)
             added[model_id] = [row.version for row in rows]
@@ -108,13 +128,16 @@ def publish_missing(h: Handles, session, model_id: str) -> int:
     return republish(h.redis, definition, missing, securities_catalog(h.data_dir))
 
 
-def record_backtest(session, model_id: str, backtest: Backtest) -> list:
+def record_backtest(session, model_id: str, backtest: Backtest, hashes=None) -> list:
     """Add to the ledger the backtest's rebalances of the months it lacks; the new rows.
 
     Only the last new version is announced to webhooks: a backfill of a hundred months is one
-    ``model.rebalanced`` event, for the version in force.
+    ``model.rebalanced`` event, for the version in force. With ``hashes``
+    (:func:`service.engine.provenance.data_hashes` of the rebalance dates) each row records its
+    recipe, the definition being the ledger's.
     """
     known = worker_as_of_dates(session, model_id)
+    definition = get_definition(session, model_id).definition if hashes else None
     new = [r for r in backtest.rebalances if r.date.date() not in known]
     return [
         add_rebalance(
@@ -125,6 +148,7 @@ def record_backtest(session, model_id: str, backtest: Backtest) -> list:
             weights={t: float(w) for t, w in r.weights.items()},
             source="worker",
             announce=r is new[-1],
+            provenance=recipe(definition, hashes[r.date]) if hashes else None,
         )
         for r in new
     ]
@@ -150,13 +174,14 @@ def up_to_date(h: Handles, data: MarketData, ids: list[str]) -> bool:
 # --- performance documents ---------------------------------------------------------------------
 
 
-def performance_document_names() -> list[str]:
-    """The names of every performance document the worker may publish."""
+def performance_document_names(variant_ids=()) -> list[str]:
+    """The names of every performance document the worker may publish (of the nine, and of
+    the variants ``variant_ids``)."""
     return [
         PERFORMANCE_DOCUMENT,
         HISTORY_DOCUMENT,
-        *(model_performance_document(m) for m in MODELS),
-        *factsheet_document_names(),
+        *(model_performance_document(m) for m in [*MODELS, *variant_ids]),
+        *factsheet_document_names([*MODELS, *variant_ids]),
     ]
 
 
@@ -210,18 +235,25 @@ def performance_documents(data: MarketData, backtests: Mapping[str, Backtest]) -
             "months": history,
         },
     }
+    documents.update(model_documents(rows, as_of, backtests))
+    return documents
+
+
+def model_documents(rows: list[dict], as_of, backtests: Mapping[str, Backtest]) -> dict[str, dict]:
+    """Each backtest's ``performance.{model_id}`` document, from the table's ``rows``."""
     by_id = {row["model_id"]: row for row in rows}
-    for model_id, backtest in backtests.items():
-        documents[model_performance_document(model_id)] = {
+    return {
+        model_performance_document(model_id): {
             "model_id": model_id,
-            "as_of": month,
+            "as_of": str(as_of),
             "statistics": {k: v for k, v in by_id[model_id].items() if k not in IDENTITY_COLUMNS},
             "returns": [
                 {"month": str(period), "return": json_value(value)}
                 for period, value in backtest.returns[:as_of].items()
             ],
         }
-    return documents
+        for model_id, backtest in backtests.items()
+    }
 
 
 def publish_performance(r, data: MarketData, backtests: Mapping[str, Backtest]) -> str:
@@ -238,12 +270,14 @@ def publish_performance(r, data: MarketData, backtests: Mapping[str, Backtest]) 
 def performance_bodies(data: MarketData, backtests: Mapping[str, Backtest]) -> dict[str, bytes]:
     """The bodies of the performance documents and of the fact sheets rendered from them."""
     documents = performance_documents(data, backtests)
-    bodies = {
-        name: json.dumps(document, allow_nan=False, separators=(",", ":")).encode("utf-8")
-        for name, document in documents.items()
-    }
+    bodies = {name: document_body(document) for name, document in documents.items()}
     bodies.update(factsheet_bodies(data, backtests, documents[PERFORMANCE_DOCUMENT]))
     return bodies
+
+
+def document_body(document: dict) -> bytes:
+    """A document as the cache holds it: compact JSON, no NaN."""
+    return json.dumps(document, allow_nan=False, separators=(",", ":")).encode("utf-8")
 
 
 def store_documents(r, bodies: Mapping[str, bytes]) -> None:
@@ -262,7 +296,10 @@ def rebuild_cache(h: Handles) -> int:
     (the cache was flushed or lost otherwise), ``plusalpha worker --once`` publishes them
     again; meanwhile the API answers 503 with ``Retry-After``.
     """
-    kept = {name: get_document(h.redis, name) for name in performance_document_names()}
+    with h.sessions() as session:
+        definitions = model_definitions(session)
+    variant_ids = [d.model_id for d in definitions if is_variant_id(d.model_id)]
+    kept = {name: get_document(h.redis, name) for name in performance_document_names(variant_ids)}
     flush_all(h.redis)
     for name, body in kept.items():
         if body is not None:
@@ -270,11 +307,9 @@ def rebuild_cache(h: Handles) -> int:
     catalog = securities_catalog(h.data_dir)
     count = 0
     with h.sessions() as session:
-        for model_id in MODELS:
-            definition = get_definition(session, model_id)
-            if definition is not None:
-                rows = list_rebalances(session, model_id, limit=None)
-                count += republish(h.redis, definition, rows, catalog)
+        for definition in definitions:  # the nine and every variant
+            rows = list_rebalances(session, definition.model_id, limit=None)
+            count += republish(h.redis, definition, rows, catalog)
     return count
 
 

@@ -55,7 +55,13 @@ UNKNOWN = "unexpected_field"
 PASSWORD = "s3cret-Pw-91qz"
 """The password of the Redis and database URLs below: distinctive, so that a find is a leak."""
 WRONG_PASSWORD = "wr0ng-Pw-38kd"
-PLATFORM_SCOPES = ("models:read", "performance:read", "trades:write", "webhooks:write")
+PLATFORM_SCOPES = (
+    "models:read",
+    "performance:read",
+    "trades:write",
+    "variants:write",
+    "webhooks:write",
+)
 """What a platform's key may hold; rebalances:write and admin are the firm's."""
 SAMPLE_PATH = {
     "model_id": MODEL,
@@ -64,6 +70,8 @@ SAMPLE_PATH = {
     "key_id": "key_0000000000000000",
     "webhook_id": "wh_000000000000000000000000",
     "delivery_id": "msg_000000000000000000000000",
+    "shelf_id": "no-such-shelf",
+    "variant_id": "agg-plus-baseline.no-such-variant",
 }
 """A value of every path parameter (the operation's scope is checked before its object)."""
 PLATFORM = {"name": "platform", "tenant": "tenant-b", "scopes": ["models:read"], "models": [MODEL]}

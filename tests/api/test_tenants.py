@@ -3,7 +3,8 @@
 
 Tenant A holds a key with every scope, licensed to one model, and owns objects of every kind a
 path can name: its model, a version it pushed, a background job it queued (a batch over 1,000
-accounts, run to the end so the job holds a result) and keys. Tenant B holds a key with every
+accounts, run to the end so the job holds a result), keys and variants (one built, whose model
+routes are all called too, and new ones to show and retire). Tenant B holds a key with every
 scope but admin, licensed to another model. Every operation of the committed OpenAPI document,
 so a new route is covered as soon as it is documented, is called on A's objects with B's key
 (404, or 403 where B lacks the scope: never a 2xx, and never a body holding A's data) and then
@@ -31,13 +32,17 @@ import yaml
 from rq import Queue, SimpleWorker
 
 from schemas.accounts import MAX_BATCH
-from service.api.extensions import get_redis
+from service.api.extensions import get_redis, get_session
 from service.api.scopes import SCOPES
 from service.engine.backtest import run_backtests
 from service.engine.models import MODELS
 from service.engine.performance import truncate
-from service.worker.handles import QUEUE
+from service.engine.sample import SCHWAB_ETFS
+from service.engine.variants import spec_from_definition
+from service.ledger import get_definition, put_shelf
+from service.worker.handles import QUEUE, handles
 from service.worker.jobs import publish_performance
+from service.worker.variants import finish
 from tests.test_openapi import DOCUMENT
 
 from .conftest import bearer
@@ -81,6 +86,12 @@ SCOPE_OF = {
     ("post", "/v1/webhooks/{webhook_id}/test"): "webhooks:write",
     ("get", "/v1/webhooks/{webhook_id}/deliveries"): "webhooks:write",
     ("post", "/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/retry"): "webhooks:write",
+    ("get", "/v1/shelves"): "models:read",
+    ("get", "/v1/shelves/{shelf_id}"): "models:read",
+    ("get", "/v1/variants"): "variants:write",
+    ("post", "/v1/variants"): "variants:write",
+    ("get", "/v1/variants/{variant_id}"): "variants:write",
+    ("delete", "/v1/variants/{variant_id}"): "variants:write",
 }
 """The scope each operation needs (None: no key), as the endpoint table of docs/api.md says."""
 
@@ -110,6 +121,12 @@ BODIES = {
     },
     ("patch", "/v1/webhooks/{webhook_id}"): {"description": WEBHOOK_A + " (changed)"},
     ("post", "/v1/models/{model_id}/accounts/trades"): ACCOUNT,
+    ("post", "/v1/variants"): {
+        "base_model": MODEL_A,
+        "name": "made by the caller",
+        "exclude_tickers": ["HYG", "JNK"],
+        "risk_multiplier": 0.8,
+    },
     ("post", "/v1/models/{model_id}/accounts/trades:batch"): {
         "accounts": [{k: ACCOUNT[k] for k in ("holdings", "cash")}] * 2,
         "prices": ACCOUNT["prices"],
@@ -119,6 +136,13 @@ BODIES = {
 """A valid request body of each operation that takes one (on tenant A's model)."""
 
 HEADERS = {"Idempotency-Key": lambda: uuid.uuid4().hex}
+SHELF = "schwab-etfs"
+VARIANT_NAME = "tenant A's own variant 3d8c"
+FOR_B = {
+    ("get", "/v1/shelves/{shelf_id}"): {200},  # a shelf is no tenant's: it lists public tickers
+    ("post", "/v1/variants"): {422},  # naming base_model: B may not read A's model
+}
+"""What B gets where it is not the rule's 404 (or 200 for a collection, 403 for admin)."""
 """A valid value of each required request header, made afresh for every request."""
 
 
@@ -192,6 +216,16 @@ class TenantA:
         self.key = bearer(make_key(scopes=SCOPES, models=[MODEL_A], tenant=TENANT_A, name="a"))
         with api_app.app_context():
             publish_performance(get_redis(), *performance_run)
+            put_shelf(get_session(), SHELF, "Schwab bond ETFs", SCHWAB_ETFS)
+            get_session().commit()
+        self.variant_id = self.new_variant(VARIANT_NAME)
+        with api_app.app_context():
+            # Built on the short data of the performance run, not by the job its creation
+            # queued (which would backtest the whole sample): the routes are what is tested.
+            Queue(QUEUE, connection=get_redis()).empty()
+            short = performance_run[0]
+            spec = spec_from_definition(get_definition(get_session(), self.variant_id).definition)
+            finish(handles(api_app.config), short, spec.id, run_backtests(short, [spec])[spec.id])
         pushed = self.post(
             f"/v1/models/{MODEL_A}/rebalances",
             BODIES[("post", "/v1/models/{model_id}/rebalances")],
@@ -213,6 +247,11 @@ class TenantA:
         response = self.client.post(url, json=body, headers={**self.key, **(headers or {})})
         assert response.status_code in (201, 202), response.json
         return response.json
+
+    def new_variant(self, name: str | None = None) -> str:
+        """A new variant of tenant A (building: its build is not run); its id."""
+        body = {**BODIES[("post", "/v1/variants")], "name": name or uuid.uuid4().hex}
+        return self.post("/v1/variants", body)["id"]
 
     def new_key(self) -> str:
         """A new key of tenant A (made by its admin key); its id."""
@@ -245,6 +284,8 @@ class TenantA:
             "key_id": self.new_key,
             "webhook_id": self.new_webhook,
             "delivery_id": self.new_delivery,
+            "shelf_id": lambda: SHELF,
+            "variant_id": self.new_variant,
         }
 
     def markers(self) -> set[str]:
@@ -263,6 +304,8 @@ class TenantA:
             *(w["id"] for w in self.webhooks),
             *(w["secret"] for w in self.webhooks),
             *self.delivery_ids,
+            self.variant_id,
+            VARIANT_NAME,
         }
 
 
@@ -278,12 +321,20 @@ def tenant_b(make_key) -> dict:
     return bearer(make_key(scopes=scopes, models=[MODEL_B], tenant=TENANT_B, name="b"))
 
 
-def test_tenant_b_reaches_nothing_of_tenant_a_on_any_operation(client, tenant_a, tenant_b):
+@pytest.mark.parametrize("model", ["base", "variant"])
+def test_tenant_b_reaches_nothing_of_tenant_a_on_any_operation(client, tenant_a, tenant_b, model):
+    """Every operation on tenant A's model, and (``variant``) every operation that names a model
+    on tenant A's variant of it."""
     failures, objects, called = [], tenant_a.objects(), 0
+    if model == "variant":
+        objects["model_id"] = lambda: tenant_a.variant_id
     for method, path, operation in operations():
         reason = unmade(method, path, operation, objects)
         if reason:
             failures.append(reason)
+            continue
+        if model == "variant" and "{model_id}" not in path:
+            called += 1
             continue
         url = path.format(**{name: objects[name]() for name in parameters(operation, "path")})
         by_b = call(client, method, url, tenant_b, operation, path)
@@ -291,7 +342,9 @@ def test_tenant_b_reaches_nothing_of_tenant_a_on_any_operation(client, tenant_a,
         called += 1
         what = f"{method.upper()} {url}"
         scope = SCOPE_OF[(method, path)]
-        if scope == "admin":
+        if (method, path) in FOR_B:
+            expected = FOR_B[(method, path)]
+        elif scope == "admin":
             expected = {403}
         elif parameters(operation, "path"):
             expected = {404}

@@ -440,8 +440,8 @@ def test_negative_security_number_is_an_error(tmp_path, securities, prices, colu
 @pytest.mark.parametrize(
     "column, value, expected",
     [
-        (2, "ETF", "column kind: kind 'ETF' is not valid (expected etf or index)"),
-        (2, "", "column kind: kind '' is not valid (expected etf or index)"),
+        (2, "ETF", "column kind: kind 'ETF' is not valid (expected etf, fund or index)"),
+        (2, "", "column kind: kind '' is not valid (expected etf, fund or index)"),
         (4, "yes", "column ig: ig 'yes' is not valid (expected true or false)"),
         (4, "", "column ig: ig is missing"),
         (9, "22/09/2003", "column inception: '22/09/2003' is not a date (expected YYYY-MM-DD)"),
@@ -454,6 +454,20 @@ def test_invalid_security_field_is_an_error(tmp_path, securities, prices, column
     securities[1][column] = value
 
     assert load_error(tmp_path, securities, prices) == f"securities.csv, line 2 (AGG), {expected}"
+
+
+def test_a_fund_loads_and_must_have_no_spread(tmp_path, securities, prices):
+    securities[3][2] = "fund"  # LQD as a mutual fund, with its ETF's spread
+    securities[3][7] = "0.0001"
+
+    assert load_error(tmp_path, securities, prices) == (
+        "securities.csv, line 4 (LQD), column bid_ask: "
+        "bid_ask 0.0001 of a fund must be 0 (a fund trades at its NAV)"
+    )
+    securities[3][7] = "0"
+    data = load_rows(tmp_path, securities, prices)
+    assert data.securities.loc["LQD", "kind"] == "fund"
+    assert "LQD" in data.holdable.index and "LQD" not in data.etfs.index
 
 
 def test_empty_ticker_is_an_error(tmp_path, securities, prices):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 from sqlalchemy import select
@@ -180,3 +181,45 @@ def test_a_cache_without_a_fact_sheet_is_not_up_to_date(worker):
     h.redis.delete(document_key(f"factsheet.{MODELS_RUN[0]}.pdf"))
     assert run_due(h, MODELS_RUN) == {model_id: [] for model_id in MODELS_RUN}
     assert documents(h) == before
+
+
+def test_each_version_records_its_recipe_and_reproduce_rebuilds_it_bit_for_bit(worker):
+    from pathlib import Path
+
+    from sqlalchemy import update
+
+    from service.app import create_app
+    from service.engine.provenance import document_hash
+    from service.ledger import Rebalance, get_rebalance
+
+    h, _ = worker
+    model_id, version = "agg-plus-baseline", 20
+    with h.sessions() as session:
+        row = get_rebalance(session, model_id, version)
+        recipe, weights = row.provenance, row.weights
+    assert recipe["definition"]["id"] == model_id
+    assert recipe["definition_hash"] == document_hash(recipe["definition"])
+    assert len(recipe["data_hash"]) == 64 and recipe["engine_version"].startswith("0.1.0+")
+    assert recipe["parameters"]["risk_model"]["window_days"] == 520
+    root = Path(h.data_dir).parent
+    settings = {"VAR_DIR": str(root / "var"), "DATABASE_URL": None, "REDIS_URL": None}
+    runner = create_app({"TESTING": True, **settings, "DATA_DIR": h.data_dir}).test_cli_runner()
+    same = runner.invoke(args=["reproduce", model_id, str(version)])
+    assert same.exit_code == 0, same.output
+    assert "rebuilt bit for bit" in same.output
+    ticker, weight = weights[0]
+    nudged = [[ticker, float(np.nextafter(weight, 1))], *weights[1:]]
+    with h.sessions() as session:  # the ledger's weights one float away from the recipe's
+        query = update(Rebalance).where(
+            Rebalance.model_id == model_id, Rebalance.version == version
+        )
+        session.execute(query.values(weights=nudged))
+        session.commit()
+    try:
+        other = runner.invoke(args=["reproduce", model_id, str(version)])
+    finally:
+        with h.sessions() as session:
+            session.execute(query.values(weights=weights))
+            session.commit()
+    assert other.exit_code == 1, other.output
+    assert f"{ticker}: recorded {nudged[0][1]!r}, rebuilt {weight!r}" in other.output

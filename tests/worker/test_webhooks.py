@@ -7,13 +7,14 @@ thread and RQ jobs; tests/faults/test_webhooks.py runs them as production does.
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 from standardwebhooks.webhooks import Webhook
 
-from service.ledger import create_key, revoke_key
+from service.ledger import add_variant, create_key, revoke_key, set_variant_status
 from service.ledger.schema import WebhookDelivery, WebhookSubscription, utc_now
 from service.ledger.webhooks import (
     create_subscription,
@@ -257,3 +258,51 @@ def test_a_url_that_resolves_inside_is_refused_at_delivery_too(h, receiver):
     (delivery,) = deliveries(h)
     assert delivery.state == "failed"
     assert delivery.attempts[0]["error"] == "url refused: must be https"
+
+
+def test_a_variants_events_reach_its_tenant_only_and_ready_is_sent_once(h, receiver):
+    subscribe(h, receiver.url(), events=("model.rebalanced", "variant.ready"))
+    variant_id = f"{MODEL}.t-ig"
+    with h.sessions() as session:
+        other, _ = create_key(session, name="o", tenant="other", scopes=["webhooks:write"])
+        create_subscription(
+            session,
+            other,
+            url=receiver.url(),
+            events=["model.rebalanced", "variant.ready"],
+            models=None,
+            description="another tenant's, for every model its key may read",
+        )
+        definition = {"name": "T IG", "group": "variant", "description": "", "benchmark": "AGG"}
+        definition |= {"risk_multiplier": 1.0, "annual_fee": 0.005}
+        add_variant(
+            session,
+            variant_id=variant_id,
+            tenant="t",
+            base_model=MODEL,
+            name="T IG",
+            settings={},
+            definition=definition,
+            created_by=None,
+        )
+        add_versions(session, variant_id, 1)
+        set_variant_status(session, variant_id, "ready")
+        session.commit()
+    with h.sessions() as session:  # the next month's build: still ready, no second event
+        set_variant_status(session, variant_id, "ready")
+        session.commit()
+    drive(h)
+    sent = [(e["type"], e["data"]["model_id"]) for e in map(json.loads, bodies(receiver))]
+    assert sorted(sent) == [("model.rebalanced", variant_id), ("variant.ready", variant_id)]
+    assert {d.subscription_id for d in deliveries(h)} == {
+        s.id for s in subscription_rows(h) if s.tenant == "t"
+    }
+
+
+def bodies(receiver) -> list[bytes]:
+    return [r.body for r in receiver.requests]
+
+
+def subscription_rows(h) -> list[WebhookSubscription]:
+    with h.sessions() as session:
+        return list(session.scalars(select(WebhookSubscription)))

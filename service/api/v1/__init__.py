@@ -16,7 +16,9 @@ def register(api: Api) -> None:
         models,
         performance,
         rebalances,
+        shelves,
         trades,
+        variants,
         webhooks,
     )
 
@@ -29,6 +31,8 @@ def register(api: Api) -> None:
         jobs,
         performance,
         factsheets,
+        variants,
+        shelves,
         keys,
         webhooks,
     ):

@@ -25,7 +25,7 @@ from schemas.accounts import (
 )
 
 from ...engine.models import MODELS
-from ...ledger import latest_rebalance
+from ...ledger import base_model_id, latest_rebalance
 from ...publishing import latest_closes
 from ...worker.handles import QUEUE
 from ..auth import current_key, require
@@ -61,7 +61,8 @@ def trading_context(model_id: str, body: dict):
             field=f"prices.{unknown[0]}",
             location="json",
         )
-    options = model_options(MODELS[model_id], body["options"])
+    options = model_options(MODELS[base_model_id(model_id)], body["options"])  # a variant's bands
+    # are its base model's
     return rebalance_row, prices, options, frozenset(closes)
 
 

@@ -18,6 +18,7 @@ from ...cache.keys import document_key
 from ...cache.store import read_api_key_and
 from ...engine.models import MODELS
 from ...factsheets import FORMATS, document_name
+from ...ledger import is_variant_id
 from ...worker.handles import PERFORMANCE_DOCUMENT, model_performance_document
 from ..auth import ensure_licensed, require
 from ..blueprint import Blueprint
@@ -76,7 +77,7 @@ class Factsheet(MethodView):
         and calendar-year returns, risk, today's portfolio and the disclosures, from the same
         figures as ``/v1/performance``.
         """
-        ensure_licensed(model_id, model_id in MODELS)
+        ensure_licensed(model_id, model_id in MODELS or is_variant_id(model_id))
         prefetched = g.pop("prefetched", None)
         fmt = wanted_format(query.get("format"), request.headers.get("Accept"))
         if fmt is None:
@@ -90,6 +91,9 @@ class Factsheet(MethodView):
         if as_of is None or as_of == cached_document(PERFORMANCE_DOCUMENT)["as_of"]:
             body = prefetched[1] if prefetched and prefetched[1] else None
             body = body or cached_body(document_name(model_id, fmt, "api"))
+        elif is_variant_id(model_id):
+            detail = "a variant's fact sheet is of the latest month only (the worker's history of "
+            fail(422, detail + "earlier months holds the nine models)", field="as_of")
         else:
             body = render_month(model_id, as_of, fmt)
         month = as_of or "latest"

@@ -22,8 +22,10 @@ from ...cache import Window, read_api_key, read_api_key_and_in_force
 from ...formats import FORMATS, Format, NotAcceptable, negotiate
 from ...ledger import (
     get_definition,
+    is_variant_id,
     latest_rebalance,
     list_rebalances,
+    list_variants,
     model_definitions,
 )
 from ...publishing import rendered_bodies, republish, securities_catalog, weights_document
@@ -41,14 +43,27 @@ READ_SCOPE = "models:read"
 
 
 def model_view(definition, latest) -> dict:
-    return {**definition.definition, "latest_version": latest.version if latest else None}
+    """A model as shown: its definition, its latest version and, for a variant, its record."""
+    view = {**definition.definition, "latest_version": latest.version if latest else None}
+    if is_variant_id(definition.model_id):
+        view["variant"] = g.variants[definition.model_id]
+    return view
 
 
-def licensed_definition(model_id: str):
-    """The model's definition; 404 when unknown or not licensed to this key."""
+def licensed_definition(model_id: str, *, building: bool = False):
+    """The model's definition; 404 when unknown or not licensed to this key, 410 for a retired
+    variant, 404 for one not ready unless ``building`` (see ``auth.ensure_licensed``)."""
     definition = get_definition(get_session(), model_id)
-    ensure_licensed(model_id, definition is not None)
+    ensure_licensed(model_id, definition is not None, building=building)
     return definition
+
+
+def listed(definition) -> bool:
+    """Whether ``/v1/models`` lists the model: licensed, and for a variant ready and live."""
+    if not licensed(definition.model_id):
+        return False
+    variant = g.variants.get(definition.model_id)
+    return variant is None or (variant.status == "ready" and variant.retired_at is None)
 
 
 @blp.route("")
@@ -60,10 +75,13 @@ class Models(MethodView):
     def get(self):
         """The models this key may see"""
         session = get_session()
+        tenant = current_key().tenant
+        # Every variant not of the key's tenant is unseen: known here as None, in one query.
+        definitions = model_definitions(session)
+        g.variants = {d.model_id: None for d in definitions}
+        g.variants.update({v.id: v for v in list_variants(session, tenant)} if tenant else {})
         data = [
-            model_view(d, latest_rebalance(session, d.model_id))
-            for d in model_definitions(session)
-            if licensed(d.model_id)
+            model_view(d, latest_rebalance(session, d.model_id)) for d in definitions if listed(d)
         ]
         return {"data": data, "next_cursor": None}
 
@@ -75,8 +93,12 @@ class Model(MethodView):
     @blp.conditional_doc
     @blp.response(200, ModelSchema)
     def get(self, model_id: str):
-        """A model's definition and its latest version"""
-        definition = licensed_definition(model_id)
+        """A model's definition and its latest version
+
+        A variant is shown while it is building too, with its status (``variant.status``):
+        the URL its creation answers with (``Location``) is this one.
+        """
+        definition = licensed_definition(model_id, building=True)
         return model_view(definition, latest_rebalance(get_session(), model_id))
 
 

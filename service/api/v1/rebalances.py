@@ -23,9 +23,9 @@ from schemas.models import (
     MAX_VERSION,
     IdempotencyHeaderSchema,
     PushSchema,
+    RebalanceDetailSchema,
     RebalanceListSchema,
     RebalancePageQuerySchema,
-    RebalanceSchema,
 )
 
 from ...ledger import (
@@ -87,7 +87,7 @@ class Rebalances(MethodView):
     @blp.arguments(PushSchema)
     @blp.response(
         CREATED,
-        RebalanceSchema,
+        RebalanceDetailSchema,
         headers={
             "Location": {"description": "The new version", "schema": {"type": "string"}},
             "Idempotent-Replayed": {
@@ -122,9 +122,9 @@ class Rebalance(MethodView):
     @require("models:read")
     @conditional
     @blp.conditional_doc
-    @blp.response(200, RebalanceSchema)
+    @blp.response(200, RebalanceDetailSchema)
     def get(self, model_id: str, version: int):
-        """One version of the model"""
+        """One version of the model, with its provenance"""
         licensed_definition(model_id)
         row = get_rebalance(get_session(), model_id, version)
         if row is None:
@@ -150,11 +150,11 @@ def request_hash(model_id: str, body: dict) -> str:
 def check_push(model_id: str, body: dict) -> None:
     """422 naming every field at fault: unknown tickers, an effective date before the latest."""
     catalog = securities_catalog(current_app.config["DATA_DIR"])
-    etfs = set(catalog.index[catalog["kind"] == "etf"])
+    holdable = set(catalog.index[catalog["kind"].isin(("etf", "fund"))])
     errors = [
-        field_error(f"weights[{i}].ticker", f"{w['ticker']!r} is not a known ETF ticker.")
+        field_error(f"weights[{i}].ticker", f"{w['ticker']!r} is not a known ETF or fund ticker.")
         for i, w in enumerate(body["weights"])
-        if w["ticker"] not in etfs
+        if w["ticker"] not in holdable
     ]
     latest = latest_rebalance(get_session(), model_id)
     if latest is not None and body["effective_date"] < latest.effective_date:
@@ -209,7 +209,7 @@ def push(definition, body: dict, idempotency_key: str, digest: str) -> Response:
             # Another push landed since check_push; the model's lock makes this one final.
             session.rollback()
             raise invalid([too_early(previous)])
-        answer = RebalanceSchema().dump(row)
+        answer = RebalanceDetailSchema().dump(row)  # as its Location serves it
         save_idempotency(session, key_id, idempotency_key, digest, CREATED, answer)
         add_audit_events(
             session,

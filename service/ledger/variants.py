@@ -1,0 +1,165 @@
+"""Shelves and variants in the ledger, each function on a caller's session (flush, no commit).
+
+A variant's id is ``{base_model}.{slug}``, the slug made of its tenant and name (``acme`` and
+"IG no HY" make ``agg-plus-baseline.acme-ig-no-hy``), with ``-2``, ``-3``... when taken. The
+nine models' ids have no ``.``, so an id with one is a variant's.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from .repository import publish_definition
+from .schema import ModelDefinition, Shelf, Variant, utc_now
+from .webhooks import announce_variant
+
+VARIANT_SEPARATOR = "."
+MAX_ID_LENGTH = 100
+BUILDABLE = ("building", "ready")
+"""The statuses the monthly run builds (a ``building`` one may be a killed build to finish)."""
+
+
+def is_variant_id(model_id: str) -> bool:
+    """Whether ``model_id`` names a variant (the nine's ids have no ``.``)."""
+    return VARIANT_SEPARATOR in model_id
+
+
+def base_model_id(model_id: str) -> str:
+    """The model a variant is derived from (the model itself for one of the nine)."""
+    return model_id.split(VARIANT_SEPARATOR, 1)[0]
+
+
+def slug(text: str) -> str:
+    """Lower-case letters and digits of ``text``, runs of anything else as one ``-``."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+# --- shelves ----------------------------------------------------------------------------------
+
+
+def put_shelf(session: Session, shelf_id: str, name: str, tickers: Sequence[str]) -> Shelf:
+    """Store a shelf, replacing the one of that id if any."""
+    shelf = session.get(Shelf, shelf_id)
+    if shelf is None:
+        shelf = Shelf(id=shelf_id, name=name, tickers=list(tickers))
+        session.add(shelf)
+    elif shelf.name != name or shelf.tickers != list(tickers):
+        shelf.name, shelf.tickers, shelf.updated_at = name, list(tickers), utc_now()
+    session.flush()
+    return shelf
+
+
+def get_shelf(session: Session, shelf_id: str) -> Shelf | None:
+    return session.get(Shelf, shelf_id)
+
+
+def list_shelves(session: Session) -> list[Shelf]:
+    return list(session.scalars(select(Shelf).order_by(Shelf.id)))
+
+
+# --- variants ---------------------------------------------------------------------------------
+
+
+def new_variant_id(session: Session, base_model: str, tenant: str, name: str) -> str:
+    """A readable id not yet taken: ``{base_model}.{tenant}-{name}`` as a slug."""
+    stem = f"{base_model}{VARIANT_SEPARATOR}{slug(f'{tenant}-{name}') or 'variant'}"
+    stem = stem[: MAX_ID_LENGTH - 4].rstrip("-")
+    candidate, n = stem, 1
+    while session.get(ModelDefinition, candidate) is not None:
+        n += 1
+        candidate = f"{stem}-{n}"
+    return candidate
+
+
+def add_variant(
+    session: Session,
+    *,
+    variant_id: str,
+    tenant: str,
+    base_model: str,
+    name: str,
+    settings: dict[str, Any],
+    definition: dict[str, Any],
+    created_by: str | None,
+) -> Variant:
+    """Record a variant (``building``) and its definition, from the spec's document."""
+    publish_definition(
+        session,
+        variant_id,
+        definition["name"],
+        definition["group"],
+        definition["description"],
+        definition["benchmark"],
+        definition["risk_multiplier"],
+        definition["annual_fee"],
+        definition,
+    )
+    variant = Variant(
+        id=variant_id,
+        tenant=tenant,
+        base_model=base_model,
+        name=name,
+        settings=settings,
+        status="building",
+        created_by=created_by,
+    )
+    session.add(variant)
+    session.flush()
+    return variant
+
+
+def get_variant(session: Session, variant_id: str) -> Variant | None:
+    return session.get(Variant, variant_id)
+
+
+def list_variants(session: Session, tenant: str | None = None) -> list[Variant]:
+    """The variants of ``tenant`` (every tenant's when None), by id; retired ones included."""
+    query = select(Variant).order_by(Variant.id)
+    if tenant is not None:
+        query = query.where(Variant.tenant == tenant)
+    return list(session.scalars(query))
+
+
+def live_variant_count(session: Session, tenant: str) -> int:
+    """How many variants the tenant has that are not retired (its limit counts these)."""
+    query = select(func.count()).where(Variant.tenant == tenant, Variant.retired_at.is_(None))
+    return session.scalar(query) or 0
+
+
+def buildable_variants(session: Session) -> list[Variant]:
+    """The variants the monthly run builds: not retired, ``building`` or ``ready``."""
+    query = select(Variant).where(Variant.retired_at.is_(None), Variant.status.in_(BUILDABLE))
+    return list(session.scalars(query.order_by(Variant.id)))
+
+
+def set_variant_status(
+    session: Session,
+    variant_id: str,
+    status: str,
+    *,
+    error: str | None = None,
+    notes: dict[str, Any] | None = None,
+) -> Variant:
+    variant = session.get_one(Variant, variant_id)
+    became = status != variant.status
+    variant.status, variant.error, variant.updated_at = status, error, utc_now()
+    if notes is not None:
+        variant.notes = notes
+    session.flush()
+    if became and status in ("ready", "failed"):
+        announce_variant(session, variant)  # once, in the transaction of the status
+    return variant
+
+
+def retire_variant(session: Session, variant_id: str) -> Variant | None:
+    """Retire a variant (once: a second retirement keeps the first date); None if unknown."""
+    variant = session.get(Variant, variant_id)
+    if variant is not None and variant.retired_at is None:
+        variant.retired_at = variant.updated_at = utc_now()
+        session.flush()
+    return variant
