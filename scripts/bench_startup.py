@@ -96,6 +96,10 @@ def main() -> None:
         env = {**os.environ, "PLUSALPHA_VAR_DIR": var_dir}
         env.pop("DATABASE_URL", None)
         env.pop("REDIS_URL", None)
+        # As a user's shell runs it: with Python's bytecode cache. A PYTHONDONTWRITEBYTECODE
+        # left in the environment (some sandboxes set it) recompiles every module of ours at
+        # every start, which is most of a command's time.
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         times = {
             name: median_times(command, env, args.runs)
             for name, command in commands(Path(var_dir)).items()
