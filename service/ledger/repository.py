@@ -15,10 +15,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from .paging import newest_first
 from .schema import (
     SOURCES,
     ApiKey,
@@ -363,19 +364,10 @@ def list_keys(session: Session, *, before_id: str | None = None, limit: int = 20
     The next page is ``before_id=<the id of the last key of this page>``; an unknown
     ``before_id`` gives an empty page.
     """
-    query = select(ApiKey)
-    if before_id is not None:
-        cursor = get_key(session, before_id)
-        if cursor is None:
-            return []
-        query = query.where(
-            or_(
-                ApiKey.created_at < cursor.created_at,
-                and_(ApiKey.created_at == cursor.created_at, ApiKey.id < cursor.id),
-            )
-        )
-    order = (ApiKey.created_at.desc(), ApiKey.id.desc())
-    return list(session.scalars(query.order_by(*order).limit(limit)))
+    cursor = None if before_id is None else get_key(session, before_id)
+    if before_id is not None and cursor is None:
+        return []
+    return list(session.scalars(newest_first(select(ApiKey), ApiKey, cursor, limit)))
 
 
 def get_key(session: Session, key_id: str) -> ApiKey | None:

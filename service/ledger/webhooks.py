@@ -14,9 +14,10 @@ import secrets
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
+from .paging import newest_first
 from .schema import (
     ApiKey,
     Rebalance,
@@ -217,22 +218,11 @@ def list_subscriptions(
     session: Session, tenant: str, *, before_id: str | None = None, limit: int = 20
 ) -> list[WebhookSubscription]:
     """A page of the tenant's subscriptions, newest first (by creation time, then id)."""
+    cursor = None if before_id is None else get_subscription(session, tenant, before_id)
+    if before_id is not None and cursor is None:
+        return []
     query = select(WebhookSubscription).where(WebhookSubscription.tenant == tenant)
-    if before_id is not None:
-        cursor = get_subscription(session, tenant, before_id)
-        if cursor is None:
-            return []
-        query = query.where(
-            or_(
-                WebhookSubscription.created_at < cursor.created_at,
-                and_(
-                    WebhookSubscription.created_at == cursor.created_at,
-                    WebhookSubscription.id < cursor.id,
-                ),
-            )
-        )
-    order = (WebhookSubscription.created_at.desc(), WebhookSubscription.id.desc())
-    return list(session.scalars(query.order_by(*order).limit(limit)))
+    return list(session.scalars(newest_first(query, WebhookSubscription, cursor, limit)))
 
 
 def delete_subscription(session: Session, subscription: WebhookSubscription) -> None:
@@ -313,21 +303,11 @@ def list_deliveries(
         .join(WebhookEvent, WebhookEvent.id == WebhookDelivery.event_id)
         .where(WebhookDelivery.subscription_id == subscription_id)
     )
-    if before_id is not None:
-        cursor = get_delivery(session, subscription_id, before_id)
-        if cursor is None:
-            return []
-        query = query.where(
-            or_(
-                WebhookDelivery.created_at < cursor.created_at,
-                and_(
-                    WebhookDelivery.created_at == cursor.created_at,
-                    WebhookDelivery.id < cursor.id,
-                ),
-            )
-        )
-    order = (WebhookDelivery.created_at.desc(), WebhookDelivery.id.desc())
-    return [(d, e) for d, e in session.execute(query.order_by(*order).limit(limit))]
+    cursor = None if before_id is None else get_delivery(session, subscription_id, before_id)
+    if before_id is not None and cursor is None:
+        return []
+    page = newest_first(query, WebhookDelivery, cursor, limit)
+    return [(d, e) for d, e in session.execute(page)]
 
 
 def event_of(session: Session, delivery: WebhookDelivery) -> WebhookEvent:
