@@ -63,13 +63,16 @@ def data_hashes(data: MarketData, dates: Iterable[pd.Timestamp]) -> dict[pd.Time
     securities = data.securities.reset_index().astype(str).to_csv(index=False)
     digest.update(securities.encode("utf-8"))
     digest.update(("\0" + ",".join(data.prices.columns) + "\0").encode("utf-8"))
-    levels = np.ascontiguousarray(data.prices.to_numpy(dtype=np.float64))
     days = data.prices.index.asi8
+    # A row's day (its bits) beside its levels, so the bytes hashed up to a date are the same
+    # whichever other dates are asked for: the worker asks for every month, a rebuild for one.
+    rows = np.column_stack([days.view(np.float64), data.prices.to_numpy(dtype=np.float64)])
+    rows = np.ascontiguousarray(rows)
     hashes, done = {}, 0
     for date in sorted(dates):
-        end = int(np.searchsorted(days, pd.Timestamp(date).asm8.astype(days.dtype), side="right"))
-        digest.update(days[done:end].tobytes())
-        digest.update(levels[done:end].tobytes())
+        # The index's own search: a Timestamp made from a date may be in another unit than ns.
+        end = int(data.prices.index.searchsorted(pd.Timestamp(date), side="right"))
+        digest.update(rows[done:end].tobytes())
         done = end
         hashes[date] = digest.copy().hexdigest()
     return hashes
@@ -92,12 +95,16 @@ def rebuilt_weights(data: MarketData, definition: Mapping, as_of: pd.Timestamp) 
     built them: the backtest from January 2016 on the data up to the end of that month (what
     was known then; every series kept, so the engine meets the same tickers in the same order).
     """
+    from .analytics import ITD_START
     from .backtest import run_backtests
     from .performance import truncate
     from .variants import spec_from_definition
 
     spec = spec_from_definition(definition)
-    known = truncate(data, pd.Timestamp(as_of).to_period("M"))
+    # The first rebalance (December 2015) is rebuilt on the data to January 2016, as a backtest
+    # needs a month to hold it; the rebalance reads nothing after its date all the same.
+    month = max(pd.Timestamp(as_of).to_period("M"), ITD_START)
+    known = truncate(data, month)
     for rebalance in run_backtests(known, [spec])[spec.id].rebalances:
         if rebalance.date == pd.Timestamp(as_of):
             return rebalance.weights

@@ -206,7 +206,9 @@ def test_each_version_records_its_recipe_and_reproduce_rebuilds_it_bit_for_bit(w
     runner = create_app({"TESTING": True, **settings, "DATA_DIR": h.data_dir}).test_cli_runner()
     same = runner.invoke(args=["reproduce", model_id, str(version)])
     assert same.exit_code == 0, same.output
-    assert "rebuilt bit for bit" in same.output
+    assert "rebuilt bit for bit" in same.output and "note:" not in same.output
+    first = runner.invoke(args=["reproduce", model_id, "1"])  # December 2015's, the first
+    assert first.exit_code == 0 and "note:" not in first.output, first.output
     ticker, weight = weights[0]
     nudged = [[ticker, float(np.nextafter(weight, 1))], *weights[1:]]
     with h.sessions() as session:  # the ledger's weights one float away from the recipe's
