@@ -13,7 +13,12 @@ class StrictSchema(Schema):
 
 
 class PageQuerySchema(StrictSchema):
-    cursor = fields.String(metadata={"description": "The next_cursor of the previous page."})
+    cursor = fields.String(
+        # A cursor is an id or a version this API gave: letters, digits, '_', '.', '-'. Anything
+        # else is refused here, before it reaches the ledger (PostgreSQL refuses a NUL, say).
+        validate=validate.Regexp(r"^[A-Za-z0-9_.-]{1,200}$", error="Not a cursor this API gave."),
+        metadata={"description": "The next_cursor of the previous page."},
+    )
     limit = fields.Integer(
         load_default=20,
         validate=validate.Range(min=1, max=MAX_PAGE),

@@ -174,7 +174,13 @@ def test_keys_page_newest_first_with_a_cursor(client, admin):
 
 @pytest.mark.parametrize(
     ("query", "field"),
-    [("limit=101", "limit"), ("limit=0", "limit"), ("cursor=key_nope", "cursor"), ("x=1", "x")],
+    [
+        ("limit=101", "limit"),
+        ("limit=0", "limit"),
+        ("cursor=key_nope", "cursor"),
+        ("cursor=%00key", "cursor"),  # a NUL: PostgreSQL would refuse it (a 500 before)
+        ("x=1", "x"),
+    ],
 )
 def test_bad_paging_is_422(client, admin, query, field):
     response = client.get(f"/v1/keys?{query}", headers=admin)
