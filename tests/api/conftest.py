@@ -93,6 +93,16 @@ def flush_redis(url: str) -> None:
         client.close()
 
 
+def emptied_services(postgres_unreachable: str | None, redis_url: str) -> None:
+    """Skip, saying why, unless the machine's PostgreSQL and Redis answer; then empty both, for
+    a module's live server."""
+    for reason in (postgres_unreachable, redis_unreachable(redis_url)):
+        if reason:
+            pytest.skip(reason)
+    empty_postgres_database(postgres_url())
+    flush_redis(redis_url)
+
+
 @pytest.fixture(scope="session")
 def api_redis_unreachable() -> str | None:
     """Why the ``services`` backend's Redis cannot be reached, or None when it can."""

@@ -53,11 +53,10 @@ from service.worker.jobs import publish_performance
 from ..live import serve
 from .conftest import (
     close_app,
-    empty_postgres_database,
+    emptied_services,
     flush_redis,
     machine_redis_url,
     postgres_url,
-    redis_unreachable,
     seed,
 )
 
@@ -82,11 +81,7 @@ class Server(NamedTuple):
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, postgres_unreachable, small_sample):
-    for reason in (postgres_unreachable, redis_unreachable(REDIS_URL)):
-        if reason:
-            pytest.skip(reason)
-    empty_postgres_database(postgres_url())
-    flush_redis(REDIS_URL)
+    emptied_services(postgres_unreachable, REDIS_URL)
     environ = {
         "PLUSALPHA_VAR_DIR": str(tmp_path_factory.mktemp("fuzz")),
         "REDIS_URL": REDIS_URL,

@@ -50,11 +50,10 @@ from .conftest import (
     SEED_VERSIONS,
     SERVER_REDIS_DB,
     close_app,
-    empty_postgres_database,
+    emptied_services,
     flush_redis,
     machine_redis_url,
     postgres_url,
-    redis_unreachable,
     seed,
 )
 
@@ -96,11 +95,7 @@ class Server(NamedTuple):
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, postgres_unreachable, small_sample):
-    for reason in (postgres_unreachable, redis_unreachable(REDIS_URL)):
-        if reason:
-            pytest.skip(reason)
-    empty_postgres_database(postgres_url())
-    flush_redis(REDIS_URL)
+    emptied_services(postgres_unreachable, REDIS_URL)
     var_dir = str(tmp_path_factory.mktemp("server"))
     environ = {"PLUSALPHA_VAR_DIR": var_dir, "REDIS_URL": REDIS_URL, "DATABASE_URL": postgres_url()}
     app = create_app(settings_from_env(environ))

@@ -41,11 +41,10 @@ from tests.worker.test_jobs import through_as_of
 from ..live import serve
 from .conftest import (
     close_app,
-    empty_postgres_database,
+    emptied_services,
     flush_redis,
     machine_redis_url,
     postgres_url,
-    redis_unreachable,
 )
 
 REDIS_URL = machine_redis_url("PLUSALPHA_TEST_VARIANTS_REDIS_URL", 10)
@@ -117,11 +116,7 @@ class Live:
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory, postgres_unreachable, small_sample):
-    for reason in (postgres_unreachable, redis_unreachable(REDIS_URL)):
-        if reason:
-            pytest.skip(reason)
-    empty_postgres_database(postgres_url())
-    flush_redis(REDIS_URL)
+    emptied_services(postgres_unreachable, REDIS_URL)
     root = tmp_path_factory.mktemp("variants")
     data = through_as_of(small_sample)
     write_data(data, root / "data")
