@@ -3,6 +3,9 @@
 from marshmallow import RAISE, Schema, fields, validate
 
 MAX_PAGE = 100
+CURSOR_PATTERN = r"^[A-Za-z0-9_.-]{1,200}$"
+"""A cursor is an id or a version this API gave: letters, digits, '_', '.', '-'. Anything else
+is refused as the query parses, before it reaches the ledger (PostgreSQL refuses a NUL, say)."""
 
 
 class StrictSchema(Schema):
@@ -14,9 +17,7 @@ class StrictSchema(Schema):
 
 class PageQuerySchema(StrictSchema):
     cursor = fields.String(
-        # A cursor is an id or a version this API gave: letters, digits, '_', '.', '-'. Anything
-        # else is refused here, before it reaches the ledger (PostgreSQL refuses a NUL, say).
-        validate=validate.Regexp(r"^[A-Za-z0-9_.-]{1,200}$", error="Not a cursor this API gave."),
+        validate=validate.Regexp(CURSOR_PATTERN, error="Not a cursor this API gave."),
         metadata={"description": "The next_cursor of the previous page."},
     )
     limit = fields.Integer(

@@ -35,6 +35,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from schemas.common import CURSOR_PATTERN
 from schemas.models import FORMAT_NAMES, IDEMPOTENCY_KEY_MAX, MAX_VERSION, PRINTABLE
 from schemas.performance import PERFORMANCE_FORMATS
 from service.api.extensions import get_redis
@@ -218,10 +219,12 @@ def test_limit_and_cursor_of_the_keys_are_a_page_or_a_422_naming_them(
     response = client.get("/v1/keys", query_string=query, headers=admin)
     size = integer(limit)
     faults = set()
+    if cursor is not None and not re.fullmatch(CURSOR_PATTERN, cursor):
+        faults.add(("cursor", "query"))  # not the shape of an id: refused as the query parses
     if size is None or not 1 <= size <= PAGE_MAX:
         faults.add(("limit", "query"))
-    elif cursor is not None and cursor not in ids:
-        faults.add(("cursor", "query"))  # a cursor is only checked once the query parsed
+    elif not faults and cursor is not None and cursor not in ids:
+        faults.add(("cursor", "query"))  # an unknown id is only looked up once the query parsed
     if faults:
         assert problem_fields(response, 422) == faults
         return
