@@ -11,7 +11,7 @@ Everything runs on loopback: a ``redis-server`` of its own, the ledger at ``--da
 (default a SQLite file in a temporary directory; a PostgreSQL database must be empty, or be
 emptied with ``--empty-database``), a receiver (``tests/receiver.py``, a threaded
 ``http.server``) that answers 200 to every POST, and ``plusalpha worker`` processes, as
-production runs them (the dispatcher thread, RQ jobs in work horses), with
+production runs them (the dispatcher process, RQ jobs in work horses), with
 ``PLUSALPHA_WEBHOOK_ALLOW_PRIVATE=true`` so that they may post to loopback.
 
 The ledger gets the model definitions, a key and ``--subscriptions`` subscriptions to every

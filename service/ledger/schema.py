@@ -290,7 +290,7 @@ class WebhookDelivery(Base):
     state: Mapped[str] = mapped_column(String(20), default="pending")
     attempts: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
-    lease_token: Mapped[str | None] = mapped_column(String(40))
+    lease_token: Mapped[str | None] = mapped_column(String(40), index=True)
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
 

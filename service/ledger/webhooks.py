@@ -376,6 +376,33 @@ def claim(session: Session, token: str, until: datetime) -> list[WebhookDelivery
     return list(session.scalars(query.order_by(WebhookDelivery.created_at)))
 
 
+def release_lease(session: Session, token: str) -> None:
+    """Drop a lease, so that its deliveries are leased again at the next look."""
+    session.execute(
+        update(WebhookDelivery)
+        .where(WebhookDelivery.lease_token == token)
+        .values(lease_token=None, lease_until=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def leased_deliveries(session: Session, token: str, ids: Sequence[str]) -> dict[str, tuple]:
+    """``{id: (delivery, subscription)}`` of the deliveries among ``ids`` still pending under
+    ``token``, locked in the order of their ids (two jobs never wait on each other)."""
+    query = (
+        select(WebhookDelivery, WebhookSubscription)
+        .join(WebhookSubscription, WebhookSubscription.id == WebhookDelivery.subscription_id)
+        .where(
+            WebhookDelivery.id.in_(list(ids)),
+            WebhookDelivery.lease_token == token,
+            WebhookDelivery.state == "pending",
+        )
+        .order_by(WebhookDelivery.id)
+        .with_for_update(of=WebhookDelivery)
+    )
+    return {d.id: (d, s) for d, s in session.execute(query)}
+
+
 def subscriptions_by_id(session: Session, ids: Sequence[str]) -> dict[str, tuple]:
     """``{id: (subscription, key)}`` of the given subscriptions."""
     query = (

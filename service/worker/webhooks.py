@@ -48,7 +48,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from standardwebhooks.webhooks import Webhook
 
 from ..config import flag, retry_schedule, settings_from_env
-from ..ledger.schema import WebhookDelivery, WebhookSubscription, utc_now
+from ..ledger.schema import utc_now
 from ..ledger.webhooks import (
     MODEL_REBALANCED,
     cancel_deliveries,
@@ -56,6 +56,8 @@ from ..ledger.webhooks import (
     dispatch_events,
     events_by_id,
     lease_due,
+    leased_deliveries,
+    release_lease,
     signing_secrets,
     subscriptions_by_id,
 )
@@ -204,8 +206,8 @@ class Settings:
 def dispatch(h: Handles, settings: Settings) -> int:
     """Make the deliveries of new events and queue those that are due; how many were queued.
 
-    A batch that cannot be queued (Redis down) is released at once, to be leased again at the
-    next look.
+    A batch that cannot be queued (Redis down) is released at once (:func:`release_lease`),
+    to be leased again at the next look.
     """
     from rq import Queue
 
@@ -231,23 +233,12 @@ def dispatch(h: Handles, settings: Settings) -> int:
                 failure_ttl=24 * 3600,
             )
         except RedisError:
-            release(h, token)
+            with h.sessions() as session:
+                release_lease(session, token)
+                session.commit()
             log.warning("redis unavailable: %d webhook deliveries wait in the ledger", len(ids))
             return queued
         queued += len(ids)
-
-
-def release(h: Handles, token: str) -> None:
-    """Drop a lease, so that its deliveries are leased again at the next look."""
-    from sqlalchemy import update
-
-    with h.sessions() as session:
-        session.execute(
-            update(WebhookDelivery)
-            .where(WebhookDelivery.lease_token == token)
-            .values(lease_token=None, lease_until=None)
-        )
-        session.commit()
 
 
 class Dispatcher:
@@ -384,23 +375,31 @@ def record(h: Handles, token: str, ended: list[tuple[str, Outcome]], schedule) -
     """Record attempts, in one transaction, and decide what follows each; the deliveries'
     states after them.
 
-    Nothing is recorded of a delivery whose lease is no longer ``token``'s (it was retried by
-    hand, deleted, or leased again after this job overran its lease): ``superseded``.
+    The deliveries and their subscriptions are read in one query and written back in one
+    flush (an UPDATE executed for many rows): a ``session.get`` of each and a flush per
+    delivery cost 2 ms, most of a worker's time at 9,000 deliveries. Nothing is recorded of a
+    delivery whose lease is no longer ``token``'s (it was retried by hand, deleted, or leased
+    again after this job overran its lease): ``superseded``. A subscription disabled by one
+    of these answers has its other pending deliveries cancelled once all are recorded.
     """
     if not ended:
         return []
     with h.sessions() as session:
-        states = [record_one(session, token, d, outcome, schedule) for d, outcome in ended]
+        leased = leased_deliveries(session, token, [d for d, _ in ended])
+        states = [record_one(leased.get(d), outcome, schedule) for d, outcome in ended]
+        session.flush()
+        for subscription_id in {s.id for _, s in leased.values() if not s.enabled}:
+            cancel_deliveries(session, subscription_id)
         session.commit()
     return states
 
 
-def record_one(session, token: str, delivery_id: str, outcome: Outcome, schedule) -> str:
-    now = utc_now()
-    delivery = session.get(WebhookDelivery, delivery_id, with_for_update=True)
-    if delivery is None or delivery.lease_token != token or delivery.state != "pending":
+def record_one(leased: tuple | None, outcome: Outcome, schedule) -> str:
+    """Record one attempt of a delivery and what follows it; its state after."""
+    if leased is None:
         return "superseded"
-    subscription = session.get_one(WebhookSubscription, delivery.subscription_id)
+    delivery, subscription = leased
+    now = utc_now()
     attempt = {
         "at": now.isoformat(),
         "status_code": outcome.status_code,
@@ -413,30 +412,29 @@ def record_one(session, token: str, delivery_id: str, outcome: Outcome, schedule
     if outcome.delivered:
         delivery.state, delivery.next_attempt_at = "delivered", None
         subscription.failing_since = None
+    elif not subscription.enabled:  # disabled by an answer before this one
+        delivery.state, delivery.next_attempt_at = "cancelled", None
     elif outcome.status_code == 410:
-        disable(session, subscription, "the receiver answered 410 Gone", delivery)
+        disable(subscription, "the receiver answered 410 Gone", delivery)
     else:
         if subscription.failing_since is None:
             subscription.failing_since = now
         if now - subscription.failing_since >= FAILING_DISABLES_AFTER:
-            disable(session, subscription, "every delivery failed for 5 days", delivery)
+            disable(subscription, "every delivery failed for 5 days", delivery)
         elif failures > len(schedule):
             delivery.state, delivery.next_attempt_at = "failed", None
         else:
             delay = max(jittered(schedule[failures - 1]), outcome.retry_after or 0.0)
             delivery.next_attempt_at = now + timedelta(seconds=delay)
-    session.flush()
     return delivery.state
 
 
-def disable(session, subscription, reason: str, delivery) -> None:
-    """Disable a subscription: this delivery fails, its other pending ones are cancelled."""
+def disable(subscription, reason: str, delivery) -> None:
+    """Disable a subscription: this delivery fails (:func:`record` cancels its other ones)."""
     delivery.state, delivery.next_attempt_at = "failed", None
     subscription.enabled = False
     subscription.disabled_reason = reason
     subscription.updated_at = utc_now()
-    session.flush()
-    cancel_deliveries(session, subscription.id)
 
 
 def jittered(seconds: float) -> float:

@@ -162,6 +162,20 @@ def test_410_disables_the_subscription(h, receiver):
     assert len(deliveries(h)) == 1  # a disabled subscription gets nothing more
 
 
+def test_a_410_cancels_the_other_deliveries_of_its_batch_and_keeps_their_attempts(h, receiver):
+    subscription, _ = subscribe(h, receiver.url())
+    receiver.answers["/hook"] = [410, 500]
+    push(h)
+    push(h)
+    drive(h)  # both versions' deliveries go in one job, recorded together
+    assert len(receiver.wait_for(2)) == 2
+    stored = deliveries(h)
+    assert sorted(d.state for d in stored) == ["cancelled", "failed"]
+    assert sorted(a["status_code"] for d in stored for a in d.attempts) == [410, 500]
+    assert all(d.next_attempt_at is None and d.lease_token is None for d in stored)
+    assert not subscription_of(h, subscription.id).enabled
+
+
 def test_a_subscription_failing_for_5_days_is_disabled(h, receiver):
     subscription, _ = subscribe(h, receiver.url())
     with h.sessions() as session:
