@@ -44,8 +44,11 @@ from urllib.parse import urlsplit
 
 import requests
 from redis.exceptions import RedisError
+from requests.adapters import HTTPAdapter
 from sqlalchemy.exc import SQLAlchemyError
 from standardwebhooks.webhooks import Webhook
+from urllib3.connection import HTTPSConnection
+from urllib3.connectionpool import HTTPSConnectionPool
 
 from ..config import flag, retry_schedule, settings_from_env
 from ..ledger.schema import utc_now
@@ -123,12 +126,15 @@ def check_url(url: str, allow_private: bool) -> None:
         return
     if parts.scheme != "https":
         raise RefusedUrl("must be https")
-    for address in resolved(parts.hostname, port or 443):
+    refuse_internal(parts.hostname, resolved(parts.hostname, port or 443), "resolves to")
+
+
+def refuse_internal(host: str, addresses, verb: str) -> None:
+    """:class:`RefusedUrl` naming the first rule an address of ``host`` breaks."""
+    for address in addresses:
         for name, applies in INTERNAL:
             if applies(address):
-                raise RefusedUrl(
-                    f"must not reach a {name} address: {parts.hostname} resolves to {address}"
-                )
+                raise RefusedUrl(f"must not reach a {name} address: {host} {verb} {address}")
 
 
 def resolved(host: str, port: int) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
@@ -137,12 +143,51 @@ def resolved(host: str, port: int) -> list[ipaddress.IPv4Address | ipaddress.IPv
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError):
         raise RefusedUrl(f"must have a host that resolves: {host} does not") from None
-    addresses = []
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0].split("%", 1)[0])
-        mapped = getattr(address, "ipv4_mapped", None)
-        addresses.append(mapped or address)
-    return addresses
+    return [address_of(info[4][0]) for info in infos]
+
+
+def address_of(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    address = ipaddress.ip_address(text.split("%", 1)[0])
+    return getattr(address, "ipv4_mapped", None) or address
+
+
+class CheckedHTTPSConnection(HTTPSConnection):
+    """An HTTPS connection that checks the address it connected to before the TLS handshake:
+    the host is resolved again when it connects, so a DNS answer that changed since
+    :func:`check_url` (a rebinding) is caught before a byte of the request is sent."""
+
+    def _new_conn(self) -> socket.socket:
+        sock = super()._new_conn()
+        try:
+            refuse_internal(self.host, [address_of(sock.getpeername()[0])], "connects to")
+        except RefusedUrl:
+            sock.close()
+            raise
+        return sock
+
+
+class CheckedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = CheckedHTTPSConnection
+
+
+class CheckedAdapter(HTTPAdapter):
+    """A ``requests`` adapter whose HTTPS connections are :class:`CheckedHTTPSConnection`."""
+
+    def init_poolmanager(self, *args, **kwargs) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        classes = self.poolmanager.pool_classes_by_scheme
+        self.poolmanager.pool_classes_by_scheme = {**classes, "https": CheckedHTTPSPool}
+
+
+def http_session(allow_private: bool) -> requests.Session:
+    """A thread's HTTP session for deliveries: its connections are reused, and unless
+    ``allow_private``, each is checked when it connects; proxies from the environment are not
+    used (the check would see the proxy's address, and a proxy hides where a request goes)."""
+    session = requests.Session()
+    if not allow_private:
+        session.trust_env = False
+        session.mount("https://", CheckedAdapter())
+    return session
 
 
 # --- what is sent ------------------------------------------------------------------------------
@@ -313,7 +358,7 @@ def deliver_leased(h: Handles, settings: Settings, token: str, count: int = BATC
 
     def sent(item: Work) -> tuple[str, Outcome]:
         if not hasattr(local, "http"):
-            local.http = requests.Session()
+            local.http = http_session(settings.allow_private)
         return item.delivery_id, send(local.http, item, settings)
 
     states: list[str] = []
@@ -346,6 +391,8 @@ def send(http: requests.Session, item: Work, settings: Settings) -> Outcome:
             allow_redirects=False,
             stream=True,
         )
+    except RefusedUrl as error:  # it connected to an internal address (CheckedHTTPSConnection)
+        return Outcome(None, f"url refused: {error}", None)
     except requests.Timeout:
         return Outcome(None, f"no answer within {settings.timeout:g} s", None)
     except requests.RequestException as error:

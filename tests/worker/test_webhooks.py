@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from ipaddress import ip_address
 
 import pytest
 from sqlalchemy import select
@@ -22,6 +23,7 @@ from service.ledger.webhooks import (
     lease_due,
     rotate_secret,
 )
+from service.worker import webhooks
 from service.worker.handles import handles
 from service.worker.webhooks import (
     BATCH,
@@ -272,6 +274,34 @@ def test_a_url_that_resolves_inside_is_refused_at_delivery_too(h, receiver):
     (delivery,) = deliveries(h)
     assert delivery.state == "failed"
     assert delivery.attempts[0]["error"] == "url refused: must be https"
+
+
+def rebinding(monkeypatch, port: int) -> str:
+    """A URL whose host the check resolves to a global address and the connection to loopback,
+    as a DNS answer that changes between the two would."""
+    monkeypatch.setattr(webhooks, "resolved", lambda host, port: [ip_address("93.184.215.14")])
+    return f"https://localhost:{port}/hook"
+
+
+def test_a_host_rebound_inside_after_the_check_is_refused_as_it_connects(h, receiver, monkeypatch):
+    subscribe(h, rebinding(monkeypatch, receiver.port))
+    push(h)
+    drive(h, Settings(**{**FAST.__dict__, "allow_private": False, "schedule": []}))
+    assert receiver.requests == []
+    (delivery,) = deliveries(h)
+    assert delivery.state == "failed"
+    assert delivery.attempts[0]["error"] == (
+        "url refused: must not reach a loopback address: localhost connects to 127.0.0.1"
+    )
+
+
+def test_a_connection_to_an_allowed_address_goes_on_to_tls(h, receiver, monkeypatch):
+    subscribe(h, rebinding(monkeypatch, receiver.port))
+    monkeypatch.setattr(webhooks, "INTERNAL", ())  # loopback counts as outside here
+    push(h)
+    drive(h, Settings(**{**FAST.__dict__, "allow_private": False, "schedule": []}))
+    (delivery,) = deliveries(h)  # the receiver speaks plain HTTP: the handshake fails
+    assert delivery.attempts[0]["error"] == "connection failed: SSLError"
 
 
 def test_a_variants_events_reach_its_tenant_only_and_ready_is_sent_once(h, receiver):
