@@ -20,7 +20,7 @@ from service.engine.performance import (
     last_complete_month,
     truncate,
 )
-from service.worker.jobs import publish_performance
+from service.worker.jobs import performance_bodies, store_documents
 
 from .conftest import bearer
 
@@ -40,11 +40,18 @@ def short_backtests(short_data):
     return run_backtests(short_data, MODELS_RUN)
 
 
+@pytest.fixture(scope="module")
+def short_bodies(short_data, short_backtests):
+    """The performance documents of the two models' backtests, as the worker renders them
+    (once a module: the fact sheets' PDFs make it seconds)."""
+    return performance_bodies(short_data, short_backtests)
+
+
 @pytest.fixture
-def published(api_app, short_data, short_backtests):
+def published(api_app, short_bodies):
     """The app's cache holds the performance documents of the two models' backtests."""
     with api_app.app_context():
-        assert publish_performance(get_redis(), short_data, short_backtests) == "2018-12"
+        store_documents(get_redis(), short_bodies)
     return api_app
 
 

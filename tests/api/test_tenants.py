@@ -41,7 +41,7 @@ from service.engine.sample import SCHWAB_ETFS
 from service.engine.variants import spec_from_definition
 from service.ledger import get_definition, put_shelf
 from service.worker.handles import QUEUE, handles
-from service.worker.jobs import publish_performance
+from service.worker.jobs import performance_bodies, store_documents
 from service.worker.variants import finish
 from tests.test_openapi import DOCUMENT
 
@@ -203,9 +203,11 @@ def unmade(method: str, path: str, operation: dict, objects: dict) -> str | None
 
 @pytest.fixture(scope="module")
 def performance_run(small_sample):
-    """A short backtest of both tenants' models, as the worker publishes it (built once)."""
+    """A short backtest of both tenants' models and the documents the worker publishes of it
+    (built and rendered once)."""
     short = truncate(small_sample, pd.Period(PERFORMANCE_AS_OF, "M"))
-    return short, run_backtests(short, (MODEL_A, MODEL_B))
+    backtests = run_backtests(short, (MODEL_A, MODEL_B))
+    return short, backtests, performance_bodies(short, backtests)
 
 
 class TenantA:
@@ -215,7 +217,7 @@ class TenantA:
         self.client = client
         self.key = bearer(make_key(scopes=SCOPES, models=[MODEL_A], tenant=TENANT_A, name="a"))
         with api_app.app_context():
-            publish_performance(get_redis(), *performance_run)
+            store_documents(get_redis(), performance_run[2])
             put_shelf(get_session(), SHELF, "Schwab bond ETFs", SCHWAB_ETFS)
             get_session().commit()
         self.variant_id = self.new_variant(VARIANT_NAME)
