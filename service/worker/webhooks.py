@@ -459,7 +459,7 @@ def record_one(leased: tuple | None, outcome: Outcome, schedule) -> str:
     if outcome.delivered:
         delivery.state, delivery.next_attempt_at = "delivered", None
         subscription.failing_since = None
-    elif not subscription.enabled:  # disabled by an answer before this one
+    elif not subscription.enabled:  # disabled since the claim: by an answer before, or its owner
         delivery.state, delivery.next_attempt_at = "cancelled", None
     elif outcome.status_code == 410:
         disable(subscription, "the receiver answered 410 Gone", delivery)
