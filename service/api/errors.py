@@ -141,8 +141,18 @@ def handle_database_error(error: DBAPIError | PoolTimeoutError) -> Response:
     return unavailable("ledger")
 
 
+def refuse_nul_in_path(endpoint: str | None, values: dict | None) -> None:
+    """404 naming a path parameter that holds a NUL character: nothing has such an id, and
+    PostgreSQL cannot compare a text with one (its ``DataError`` would be a 500)."""
+    for name, value in (values or {}).items():
+        if isinstance(value, str) and "\x00" in value:
+            fail(404, f"No {name} holds a NUL character.", field=name, location="path")
+
+
 def init_app(app: Flask) -> None:
-    """Route every error to the problem+json shape (after flask-smorest's own handler)."""
+    """Route every error to the problem+json shape (after flask-smorest's own handler), and
+    refuse a path parameter no id can match before a view sends it to the ledger."""
+    app.url_value_preprocessor(refuse_nul_in_path)
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(RedisConnectionError, handle_redis_unavailable)
     app.register_error_handler(RedisTimeoutError, handle_redis_unavailable)

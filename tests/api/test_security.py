@@ -47,7 +47,7 @@ from service.ledger.repository import rotate_key
 
 from ..live import free_port, serve
 from .conftest import bearer, close_app, empty_postgres_database, postgres_url, seed
-from .test_tenants import BODIES, HEADERS, SCOPE_OF, operations, parameters, resolve
+from .test_tenants import BODIES, HEADERS, SCOPE_OF, call, operations, parameters, resolve
 
 PROBLEM = "application/problem+json"
 MODEL = "agg-plus-baseline"
@@ -207,6 +207,30 @@ def test_every_query_refuses_an_unknown_parameter_naming_it(client, make_key):
         assert response.json["errors"] == [
             {"field": UNKNOWN, "in": "query", "message": "Unknown field."}
         ]
+
+
+def resolve_type(operation: dict, name: str) -> str:
+    (schema,) = [p["schema"] for p in operation["parameters"] if p["name"] == name]
+    return resolve(schema).get("type", "string")
+
+
+def test_a_nul_in_any_path_parameter_is_a_404_naming_it(client, make_key):
+    """On both ledgers: PostgreSQL refuses to compare a text holding a NUL, which reached it as
+    a 500 before (``DELETE /v1/keys/{key_id}``, found by probing every route)."""
+    key = bearer(make_key(scopes=SCOPES))
+    tried = 0
+    for method, path, operation in operations():
+        for name in parameters(operation, "path"):
+            if resolve_type(operation, name) != "string":
+                continue  # no integer holds a NUL: the route does not match, a bare 404
+            url = path.format(**{**SAMPLE_PATH, name: "x%00y"})
+            response = call(client, method, url, key, operation, path)
+            assert response.status_code == 404, f"{method.upper()} {path} with {name}"
+            assert response.json["errors"] == [
+                {"field": name, "in": "path", "message": f"No {name} holds a NUL character."}
+            ]
+            tried += 1
+    assert tried > 20
 
 
 # --- API8: configuration -----------------------------------------------------------------------
