@@ -86,7 +86,7 @@ def constant_correlation_shrinkage(x: np.ndarray) -> tuple[np.ndarray, float]:
     y2 = y**2
     pi_matrix = y2.T @ y2 / t - sample**2
     pi = pi_matrix.sum()
-    theta_ii_ij = (y**3).T @ y / t - np.diag(sample)[:, None] * sample
+    theta_ii_ij = (y2 * y).T @ y / t - np.diag(sample)[:, None] * sample  # y**3: pow, 7x slower
     ratio = np.outer(1 / safe, std)
     rho_off = mean_corr / 2 * (ratio * theta_ii_ij + ratio.T * theta_ii_ij.T)
     np.fill_diagonal(rho_off, 0.0)
