@@ -388,7 +388,7 @@ def release_lease(session: Session, token: str) -> None:
 
 def leased_deliveries(session: Session, token: str, ids: Sequence[str]) -> dict[str, tuple]:
     """``{id: (delivery, subscription)}`` of the deliveries among ``ids`` still pending under
-    ``token``, locked in the order of their ids (two jobs never wait on each other)."""
+    ``token``, locked (a hand retry or a new lease waits for the attempts to be recorded)."""
     query = (
         select(WebhookDelivery, WebhookSubscription)
         .join(WebhookSubscription, WebhookSubscription.id == WebhookDelivery.subscription_id)
