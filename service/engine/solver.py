@@ -14,13 +14,14 @@ code at the first solve of a process), and a compilation of about 30 s at the fi
 a change of this file, whose result numba caches beside it (``cache=True``).
 
 The problem is the tuple ``(mu, sigma, target, upper, groups, caps, cappable, previous, kappa,
-eta)``: ``mu``, ``upper``, ``previous`` (n,), ``sigma`` (n, n) C-contiguous, ``groups`` (n,)
-int64, ``caps`` and ``cappable`` (k,), the rest floats. A state (a feasible point and its
-working set) is the tuple ``(w, at_zero, at_upper, at_kink, capped)``: the weights (n,), the
-masks (n,) of the variables fixed at zero, at their bound or at their previous weight (the kink
-of the turnover cost), and the mask (k,) of the groups held at their cap. The working set is
-kept linearly independent together with the budget: every capped group, and the free variables
-outside the capped groups, keep at least one free variable.
+eta, ceiling)``: ``mu``, ``upper``, ``previous`` (n,), ``sigma`` (n, n) C-contiguous, ``groups``
+(n,) int64, ``caps`` and ``cappable`` (k,), the rest floats; ``ceiling`` is the most volatility
+the search takes as within the target (see ``optimize._problem``). A state (a feasible point
+and its working set) is the tuple ``(w, at_zero, at_upper, at_kink, capped)``: the weights
+(n,), the masks (n,) of the variables fixed at zero, at their bound or at their previous weight
+(the kink of the turnover cost), and the mask (k,) of the groups held at their cap. The working
+set is kept linearly independent together with the budget: every capped group, and the free
+variables outside the capped groups, keep at least one free variable.
 """
 
 from __future__ import annotations
@@ -53,6 +54,23 @@ jit = njit(cache=True, error_model="numpy")
 
 
 @jit
+def covariance_flaw(sigma):
+    """What is wrong with ``sigma`` (n, n) ("" when it is finite and symmetric to 1e-10 of its
+    largest entry), and its largest entry in size. One pass where numpy makes four (a check of
+    each solve's input)."""
+    n = len(sigma)
+    largest, asymmetry = 0.0, 0.0
+    for i in range(n):
+        for j in range(n):
+            if not np.isfinite(sigma[i, j]):
+                return "must be finite", np.nan
+            largest = max(largest, abs(sigma[i, j]))
+            if j > i:
+                asymmetry = max(asymmetry, abs(sigma[i, j] - sigma[j, i]))
+    return ("must be symmetric" if asymmetry > 1e-10 * largest + 1e-14 else ""), largest
+
+
+@jit
 def free_blocks(at_zero, at_upper, at_kink, capped, groups):
     """The free variables, shape (f,), and the block of each: its group if capped, else -1."""
     count = 0
@@ -71,35 +89,103 @@ def free_blocks(at_zero, at_upper, at_kink, capped, groups):
 
 
 @jit
-def null_space(blocks):
-    """An orthonormal basis of the steps that keep each block's sum, shape (f, f - blocks).
+def face(blocks):
+    """The working set's face in the coordinates of the free variables, ``blocks`` (f,).
 
-    Each block of k variables (in the order of their labels) contributes the last k - 1 columns
-    of the Householder reflection that maps its first axis onto the block's vector of ones.
+    The steps that keep each block's sum are ``Z y`` with ``Z = R[:, kept]``, an orthonormal
+    basis, where ``R`` is block-diagonal: in each block, the Householder reflection that maps its
+    first member's axis onto the block's normalized vector of ones, whose other columns sum to
+    zero. Returns ``order`` (f,), the free variables grouped by block (by label, then position),
+    ``starts``, where each block begins in ``order`` (and f), and ``kept`` (m,): every member but
+    each block's first. ``reduce_vector``, ``reduce_matrix`` and ``expand`` apply ``Z`` in O(f)
+    and O(f^2), without forming it.
     """
-    labels = np.unique(blocks)
     f = len(blocks)
-    basis = np.zeros((f, f - len(labels)))
-    members = np.empty(f, np.int64)
-    column = 0
-    for label in labels:
-        k = 0
-        for i in range(f):
-            if blocks[i] == label:
-                members[k] = i
-                k += 1
+    order = np.argsort(blocks, kind="mergesort")
+    starts = np.empty(f + 1, np.int64)
+    count = 0
+    for p in range(f):
+        if p == 0 or blocks[order[p]] != blocks[order[p - 1]]:
+            starts[count] = p
+            count += 1
+    starts[count] = f
+    kept = np.empty(f - count, np.int64)
+    j = 0
+    for b in range(count):
+        for p in range(starts[b] + 1, starts[b + 1]):
+            kept[j] = order[p]
+            j += 1
+    return order, starts[: count + 1], kept
+
+
+@jit
+def reflect(x, order, starts):
+    """``R x`` in place, for ``x`` (f,) in the coordinates of the free variables (see ``face``)."""
+    for b in range(len(starts) - 1):
+        lo, hi = starts[b], starts[b + 1]
+        k = hi - lo
         if k < 2:
             continue
-        v = np.full(k, -1.0 / np.sqrt(k))
-        v[0] += 1.0
-        scale = -2.0 / (v @ v)
-        for a in range(k):
-            for b in range(k - 1):
-                basis[members[a], column + b] = v[a] * v[b + 1] * scale + (
-                    1.0 if a == b + 1 else 0.0
-                )
-        column += k - 1
-    return basis
+        c = -1.0 / np.sqrt(k)
+        v0 = 1.0 + c
+        along = v0 * x[order[lo]]
+        for p in range(lo + 1, hi):
+            along += c * x[order[p]]
+        along *= 2.0 / (v0 * v0 + (k - 1) * c * c)
+        x[order[lo]] -= along * v0
+        for p in range(lo + 1, hi):
+            x[order[p]] -= along * c
+    return x
+
+
+@jit
+def reduce_vector(x, face):
+    """``Z' x``, shape (m,)."""
+    order, starts, kept = face
+    return reflect(x.copy(), order, starts)[kept]
+
+
+@jit
+def reduce_matrix(matrix, face):
+    """``Z' M Z`` of a symmetric ``matrix`` (f, f), shape (m, m)."""
+    order, starts, kept = face
+    right = matrix.copy()
+    for i in range(len(right)):
+        reflect(right[i], order, starts)  # the rows of M R
+    both = np.ascontiguousarray(right.T)  # R M, as M and R are symmetric
+    for i in range(len(both)):
+        reflect(both[i], order, starts)  # R M R
+    m = len(kept)
+    reduced = np.empty((m, m))
+    for a in range(m):
+        for b in range(m):
+            reduced[a, b] = both[kept[a], kept[b]]
+    return reduced
+
+
+@jit
+def expand(y, face, f):
+    """``Z y``, shape (f,)."""
+    order, starts, kept = face
+    x = np.zeros(f)
+    x[kept] = y
+    return reflect(x, order, starts)
+
+
+@jit
+def dot(x, y):
+    total = 0.0
+    for i in range(len(x)):
+        total += x[i] * y[i]
+    return total
+
+
+@jit
+def matvec(matrix, x):
+    out = np.zeros(len(matrix))
+    for i in range(len(matrix)):
+        out[i] = dot(matrix[i], x)
+    return out
 
 
 @jit
@@ -146,26 +232,26 @@ def cholesky_solve(factor, rhs):
 
 
 @jit
-def working_set_step(hessian, basis, gradient):
+def working_set_step(hessian, face, gradient):
     """A step over the free variables within the working set, and how far it may go.
 
     The Newton step to the face's minimizer with the limit 1 when the reduced Hessian ``Z'HZ``
     is positive definite. Otherwise, when the objective falls along a direction of (numerically)
     no curvature, that direction with the length that minimizes along it (inf when the
     curvature is zero); and when it does not, the Newton step on the curved subspace.
-    ``hessian`` is (f, f), ``basis`` is ``Z`` (f, m) and ``gradient`` (f,).
+    ``hessian`` is (f, f), ``face`` as ``face`` returns it and ``gradient`` (f,).
     """
-    f, m = basis.shape
+    f, m = len(gradient), len(face[2])
     if m == 0:
         return np.zeros(f), 1.0
-    reduced_gradient = basis.T @ gradient
-    reduced = basis.T @ (hessian @ basis)
+    reduced_gradient = reduce_vector(gradient, face)
+    reduced = reduce_matrix(hessian, face)
     factor, regular = cholesky(reduced)
     if regular:
-        return basis @ cholesky_solve(factor, -reduced_gradient), 1.0
+        return expand(cholesky_solve(factor, -reduced_gradient), face, f), 1.0
     values, vectors = np.linalg.eigh(reduced)
     threshold = CURVATURE_TOLERANCE * max(values.max(), 0.0)
-    projected = vectors.T @ reduced_gradient
+    projected = matvec(np.ascontiguousarray(vectors.T), reduced_gradient)
     tolerance = 1e-12 * (1.0 + np.abs(gradient).max())
     slopes = np.zeros(m)
     sloped = False
@@ -176,14 +262,14 @@ def working_set_step(hessian, basis, gradient):
         for i in range(m):
             if values[i] <= threshold:
                 slopes += vectors[:, i] * -projected[i]
-        direction = basis @ slopes
+        direction = expand(slopes, face, f)
         direction /= np.abs(direction).max()
-        slope, curvature = gradient @ direction, direction @ (hessian @ direction)
+        slope, curvature = dot(gradient, direction), dot(direction, matvec(hessian, direction))
         return direction, (-slope / curvature if curvature > 0 else np.inf)
     for i in range(m):
         if values[i] > threshold:
             slopes += vectors[:, i] * (-projected[i] / values[i])
-    return basis @ slopes, 1.0
+    return expand(slopes, face, f), 1.0
 
 
 @jit
@@ -380,7 +466,7 @@ def solve_qp(
     that met no constraint).
     """
     n = len(w)
-    gradient = lam * (sigma @ w) + 2 * kappa * w - c
+    gradient = lam * product(sigma, w) + 2 * kappa * w - c
     if eta:
         gradient += eta * side
     stalled = 0  # consecutive steps of length zero
@@ -392,7 +478,7 @@ def solve_qp(
             for b in range(f):
                 hessian[a, b] = lam * sigma[free[a], free[b]]
             hessian[a, a] += 2 * kappa
-        step, limit = working_set_step(hessian, null_space(blocks), gradient[free])
+        step, limit = working_set_step(hessian, face(blocks), gradient[free])
         size, kind, index = ratio_test(
             w,
             free,
@@ -411,14 +497,12 @@ def solve_qp(
         if not np.isfinite(size):
             return UNBLOCKED
         if size > 0:
-            moved = size * step
-            change = np.zeros(n)
             for a in range(f):
-                i = free[a]
-                w[i] = min(max(w[i] + moved[a], 0.0), upper[i])
-                change += moved[a] * sigma[i]  # sigma is symmetric: rows for columns
-                gradient[i] += 2 * kappa * moved[a]
-            gradient += lam * change
+                i, moved = free[a], size * step[a]
+                w[i] = min(max(w[i] + moved, 0.0), upper[i])
+                gradient[i] += 2 * kappa * moved
+                for j in range(n):  # sigma is symmetric: its row for its column
+                    gradient[j] += lam * moved * sigma[i, j]
             stalled = 0
         else:
             stalled += 1
@@ -496,7 +580,7 @@ def totals_by_group(groups, w, k):
 
 @jit
 def is_feasible(problem, w):
-    mu, sigma, target, upper, groups, caps, cappable, previous, kappa, eta = problem
+    mu, sigma, target, upper, groups, caps, cappable, previous, kappa, eta, ceiling = problem
     if abs(w.sum() - 1) > 1e-12 or (w < 0).any() or (w > upper).any():
         return False
     return not (totals_by_group(groups, w, len(caps)) > caps + 1e-12).any()
@@ -505,7 +589,7 @@ def is_feasible(problem, w):
 @jit
 def greedy_vertex(problem):
     """The best vertex of the polytope for ``mu``: fill assets by descending return."""
-    mu, sigma, target, upper, groups, caps, cappable, previous, kappa, eta = problem
+    mu, sigma, target, upper, groups, caps, cappable, previous, kappa, eta, ceiling = problem
     w = np.zeros(len(mu))
     room = caps.copy()
     left = 1.0
@@ -527,7 +611,7 @@ def near_previous(problem):
     Weights above their bound are cut to it, groups above their cap scaled down to it, and what
     is left of the budget is filled greedily in order of expected return.
     """
-    mu, sigma, target, upper, groups, caps, cappable, previous, kappa, eta = problem
+    mu, sigma, target, upper, groups, caps, cappable, previous, kappa, eta, ceiling = problem
     k = len(caps)
     w = np.minimum(np.maximum(previous, 0.0), upper)
     totals = totals_by_group(groups, w, k)
@@ -558,7 +642,7 @@ def start(problem, w):
     """The working set of a feasible point: its variables at a bound or (with a turnover cost)
     at their previous weight; at a vertex the largest holding is released, so that the budget
     row stays independent of the working set."""
-    mu, sigma, target, upper, groups, caps, cappable, previous, kappa, eta = problem
+    mu, sigma, target, upper, groups, caps, cappable, previous, kappa, eta, ceiling = problem
     at_zero = w <= 0
     at_upper = (w >= upper) & ~at_zero
     at_kink = np.zeros(len(w), np.bool_)
@@ -591,7 +675,7 @@ def sides(problem, state):
 @jit
 def solve_at(problem, state, lam, linear, kappa, eta):
     """The optimum of the quadratic program at ``lam``, solved from ``state`` (kept as it is)."""
-    mu, sigma, target, upper, groups, caps, cappable, previous, _, _ = problem
+    mu, sigma, target, upper, groups, caps, cappable, previous, _, _, _ = problem
     w, at_zero, at_upper, at_kink, capped = state
     kinks = at_kink.copy() if eta > 0 else np.zeros(len(w), np.bool_)
     new = (w.copy(), at_zero.copy(), at_upper.copy(), kinks, capped.copy())
@@ -629,7 +713,7 @@ def log_multiplier_range(problem):
     expected return, so the answer there is the most rewarding portfolio to that precision;
     above the largest, the returns are as far below the risk gradient.
     """
-    mu, sigma, target, upper, groups, caps, cappable, previous, kappa, eta = problem
+    mu, sigma, target, upper, groups, caps, cappable, previous, kappa, eta, ceiling = problem
     returns = np.abs(mu + 2 * kappa * previous).max() + eta
     if returns == 0:
         returns = 1.0
@@ -663,11 +747,11 @@ def root_multiplier(problem, state, lam, aim):
     variance finds it. When the working set cannot reach ``aim``, NaN, or without a penalty the
     Newton step of the volatility towards it.
     """
-    mu, sigma, target, upper, groups, caps, cappable, previous, kappa, eta = problem
+    mu, sigma, target, upper, groups, caps, cappable, previous, kappa, eta, ceiling = problem
     w, at_zero, at_upper, at_kink, capped = state
     free, blocks = free_blocks(at_zero, at_upper, at_kink, capped, groups)
-    basis = null_space(blocks)
-    if basis.shape[1] == 0:
+    steps = face(blocks)
+    if len(steps[2]) == 0:
         return np.nan
     support = np.flatnonzero(w)
     f = len(free)
@@ -683,18 +767,18 @@ def root_multiplier(problem, state, lam, aim):
     for a in range(f):
         for b in range(f):
             block[a, b] = sigma[free[a], free[b]]
-    sigma_z = basis.T @ risk_gradient
-    rho = basis.T @ linear[free]
-    reduced = basis.T @ (block @ basis)
+    sigma_z = reduce_vector(risk_gradient, steps)
+    rho = reduce_vector(linear[free], steps)
+    reduced = reduce_matrix(block, steps)
     factor, regular = cholesky(reduced)
     if not regular:
         return np.nan
-    least = variance - sigma_z @ cholesky_solve(factor, sigma_z)  # the variance as lam grows
+    least = variance - dot(sigma_z, cholesky_solve(factor, sigma_z))  # the variance as lam grows
     if kappa:
         if aim**2 <= least:
             return np.nan
         return penalized_root(reduced, sigma_z, rho, variance, 2 * kappa, lam, aim**2)
-    spread = rho @ cholesky_solve(factor, rho)
+    spread = dot(rho, cholesky_solve(factor, rho))
     if spread <= 0:
         return np.nan
     if aim**2 > least:
@@ -719,15 +803,16 @@ def penalized_root(reduced, sigma_z, rho, variance, penalty, lam, target_varianc
         if not regular:
             return np.nan
         d = -cholesky_solve(factor, lam * sigma_z + rho)
-        gradient = sigma_z + reduced @ d
-        value = variance + 2 * sigma_z @ d + d @ (reduced @ d) - target_variance
+        curved = matvec(reduced, d)
+        gradient = sigma_z + curved
+        value = variance + 2 * dot(sigma_z, d) + dot(d, curved) - target_variance
         if abs(value) <= 1e-13 * target_variance:
             return lam
         if value > 0:
             lower = lam
         else:
             upper = lam
-        slope = -2 * lam * (gradient @ cholesky_solve(factor, gradient))  # d value / d log lam
+        slope = -2 * lam * dot(gradient, cholesky_solve(factor, gradient))  # d value / d log lam
         newton = -value / slope if slope < -abs(value) / 30 else np.nan  # at most e^30 away
         if np.isfinite(newton) and lower < lam * np.exp(newton) < upper:
             lam = lam * np.exp(newton)
@@ -772,10 +857,10 @@ def breakpoint_log_multiplier(problem, state, lam, lower, upper, risky, t_min):
     such a point below a vertex within target, the least multiplier resolvable is next: it is
     then the answer.
     """
-    mu, sigma, target, upper_bounds, groups, caps, cappable, previous, kappa, eta = problem
+    mu, sigma, target, upper_bounds, groups, caps, cappable, previous, kappa, eta, ceiling = problem
     w, at_zero, at_upper, at_kink, capped = state
     free, blocks = free_blocks(at_zero, at_upper, at_kink, capped, groups)
-    if len(free) != len(np.unique(blocks)):
+    if len(face(blocks)[2]):  # not a vertex
         return np.nan
     t = np.log(lam)
     constant = 2 * kappa * (w - previous) - mu
@@ -827,15 +912,15 @@ def blend(problem, risky, safe):
     as the same mix of their objectives. The last resort of a search whose bracket has closed
     on a jump of floating-point origin.
     """
-    sigma, target = problem[1], problem[2]
+    sigma, ceiling = problem[1], problem[10]
     a, b = safe[0], risky[0]
     d = b - a
     # vol^2 of a + s d is p s^2 + 2 q s + r, with r <= target^2 < p + 2q + r.
     p, q, r = form(sigma, d, d), form(sigma, a, d), form(sigma, a, a)
-    aim = (target * (1 - VOLATILITY_AIM)) ** 2
+    aim = (ceiling * (1 - VOLATILITY_AIM)) ** 2
     share = (-q + np.sqrt(max(q * q - p * (r - aim), 0.0))) / p if p > 0 else 1.0
     w = a + min(max(share, 0.0), 1.0) * d
-    if volatility(sigma, w) > target:
+    if volatility(sigma, w) > ceiling:
         w = a.copy()
     return exact_budget(w, w <= 0)
 
@@ -843,9 +928,9 @@ def blend(problem, risky, safe):
 @jit
 def secant_log_multiplier(problem, t0, risky, t1, safe):
     """The secant of the volatility over the bracket (t0, t1), kept well inside it."""
-    sigma, target = problem[1], problem[2]
-    f0 = volatility(sigma, risky[0]) - target
-    f1 = volatility(sigma, safe[0]) - target
+    sigma, ceiling = problem[1], problem[10]
+    f0 = volatility(sigma, risky[0]) - ceiling
+    f1 = volatility(sigma, safe[0]) - ceiling
     secant = t1 - f1 * (t1 - t0) / (f1 - f0) if f1 != f0 else 0.5 * (t0 + t1)
     margin = 0.05 * (t1 - t0)
     return min(max(secant, t0 + margin), t1 - margin)
@@ -860,11 +945,11 @@ def search(problem, state, t):
     target exactly; once a too-risky and a within-target multiplier bracket it, steps stay
     inside. Returns the weights, the status and the multiplier (NaN unless ``OPTIMAL``).
     """
-    mu, sigma, target, upper, groups, caps, cappable, previous, kappa, eta = problem
+    mu, sigma, target, upper, groups, caps, cappable, previous, kappa, eta, ceiling = problem
     t_min, t_max = log_multiplier_range(problem)
     first = first_log_multiplier(problem) if np.isnan(t) else t
     t = first = min(max(first, t_min), t_max)
-    aim = target * (1 - VOLATILITY_AIM)
+    aim = ceiling * (1 - VOLATILITY_AIM)
     # The too-risky (low) and the within-target (high) multipliers and solutions seen.
     t_low, low, t_high, high = np.nan, state, np.nan, state
     least, have_least = state, False  # the minimum-variance portfolio, once it is needed
@@ -872,11 +957,11 @@ def search(problem, state, t):
         lam = np.exp(t)
         state = solve_at(problem, state, lam, mu, kappa, eta)
         vol = volatility(sigma, state[0])
-        if vol > target:
+        if vol > ceiling:
             t_low, low = t, state
         else:
             t_high, high = t, state
-            if vol >= target * (1 - VOLATILITY_TOLERANCE):
+            if vol >= ceiling * (1 - VOLATILITY_TOLERANCE):
                 return state[0], OPTIMAL, lam
             if t <= t_min:
                 return state[0], UNCONSTRAINED, np.nan
@@ -920,9 +1005,9 @@ def solve(problem, initial, log_multiplier):
     ``initial`` is a starting point (empty for none, used only when feasible) and
     ``log_multiplier`` a first guess of ``log lam`` (NaN for none).
     """
-    mu, sigma, target, upper, groups, caps, cappable, previous, kappa, eta = problem
+    mu, sigma, target, upper, groups, caps, cappable, previous, kappa, eta, ceiling = problem
     vertex = greedy_vertex(problem)
-    if kappa == 0 and eta == 0 and volatility(sigma, vertex) <= target:
+    if kappa == 0 and eta == 0 and volatility(sigma, vertex) <= ceiling:
         return vertex, UNCONSTRAINED, np.nan
     w = vertex
     if eta and previous.any():
