@@ -12,3 +12,7 @@ if [ ! -f "$stamp" ] || [ setup.cfg -nt "$stamp" ] || [ pyproject.toml -nt "$sta
   .venv/bin/python -m pip install --quiet -e ".${EXTRAS:+[$EXTRAS]}"
   touch "$stamp" .venv/.installed-base  # every extra installs the base too
 fi
+# Compile the engine's solver (numba) once here, so that servers and tests that start several
+# processes find it in numba's cache beside service/engine/solver.py instead of each compiling
+# it at its first solve; when nothing changed, this loads it from the cache in about a second.
+.venv/bin/python -c "from service.engine.optimize import compile_solver; compile_solver()"

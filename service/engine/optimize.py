@@ -171,8 +171,26 @@ def optimize_portfolio(
     )
 
 
+def compile_solver() -> None:
+    """Compile the solver now, or load it from numba's cache, rather than at a first solve.
+
+    Every input reaches ``solver`` with the same types and layout, so this one solve compiles
+    all that any later one runs.
+    """
+    optimize_portfolio(
+        [0.02, 0.01],
+        np.diag([0.01, 0.0025]),
+        0.06,
+        upper_bounds=0.8,
+        groups=[0, 1],
+        group_caps=[0.8, 0.8],
+        previous_weights=[0.5, 0.5],
+        turnover_cost=0.01,
+    )
+
+
 def _array(value, name: str, shape: tuple) -> np.ndarray:
-    array = np.asarray(value, dtype=float)
+    array = np.ascontiguousarray(value, dtype=float)
     if array.shape != shape:
         raise ValueError(f"{name} must have shape {shape}, not {array.shape}")
     if not np.isfinite(array).all():
