@@ -53,9 +53,11 @@ def worker_command(once: bool) -> None:
         return
     from rq import Queue
 
+    from ..engine.optimize import compile_solver
     from ..worker.figures import MeasuredWorker
     from ..worker.webhooks import run_dispatcher
 
+    compile_solver()  # here, once: RQ forks each job's work horse from this process
     queue = Queue(QUEUE, connection=h.redis)
     queue.enqueue(scheduled_run)
     run_dispatcher()  # the webhooks outbox, polled beside the jobs
