@@ -28,6 +28,41 @@ def test_shrunk_covariance_is_symmetric_positive_definite(t, n):
     assert np.linalg.eigvalsh(covariance).min() > 0
 
 
+def ledoit_wolf_by_matrices(x: np.ndarray) -> tuple[np.ndarray, float]:
+    """Ledoit and Wolf's (2004) estimator as their paper writes it, with every n-by-n matrix."""
+    t, n = x.shape
+    y = x - x.mean(axis=0)
+    sample = y.T @ y / t
+    std = np.sqrt(np.diag(sample))
+    safe = np.where(std > 0, std, 1.0)
+    mean_corr = ((sample / np.outer(safe, safe)).sum() - n) / (n * (n - 1))
+    target = mean_corr * np.outer(std, std)
+    np.fill_diagonal(target, std**2)
+    pi_matrix = (y**2).T @ (y**2) / t - sample**2
+    theta = (y**3).T @ y / t - np.diag(sample)[:, None] * sample
+    ratio = np.outer(1 / safe, std)
+    rho_off = mean_corr / 2 * (ratio * theta + ratio.T * theta.T)
+    np.fill_diagonal(rho_off, 0.0)
+    rho = np.trace(pi_matrix) + rho_off.sum()
+    gamma = np.linalg.norm(sample - target, "fro") ** 2
+    shrinkage = float(np.clip((pi_matrix.sum() - rho) / gamma / t, 0.0, 1.0))
+    return shrinkage * target + (1 - shrinkage) * sample, shrinkage
+
+
+@pytest.mark.parametrize(
+    ("t", "n", "constant"), [(60, 5, False), (104, 40, True), (104, 300, False)]
+)
+def test_the_estimate_is_the_papers_matrix_formula(t, n, constant):
+    x = factor_returns(t, n, seed=n)
+    if constant:
+        x[:, 3] = 0.001  # a series that never moves: no variance, no correlation
+    covariance, shrinkage = constant_correlation_shrinkage(x)
+    expected_covariance, expected = ledoit_wolf_by_matrices(x)
+    assert 0.0 < shrinkage < 1.0
+    assert shrinkage == pytest.approx(expected, rel=1e-12)
+    np.testing.assert_allclose(covariance, expected_covariance, rtol=1e-12, atol=1e-18)
+
+
 def test_shrinkage_fades_as_observations_grow():
     few = constant_correlation_shrinkage(factor_returns(40, 30))[1]
     many = constant_correlation_shrinkage(factor_returns(4000, 30))[1]
