@@ -26,12 +26,13 @@ class OpenApiGroup(click.Group):
 
     def app_commands(self, ctx: click.Context) -> click.Group:
         from flask.cli import ScriptInfo
-        from flask_smorest.spec import openapi_cli
+
+        from .openapi import OPENAPI
 
         root = ctx.find_root()
         if root.obj is None:  # the console script; an app's own CLI has handed over its app
             root.obj = ScriptInfo(create_app=create_app)
-        return openapi_cli
+        return OPENAPI
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return self.app_commands(ctx).list_commands(ctx)
