@@ -2,9 +2,11 @@
 
 from marshmallow import Schema, fields, validate
 
-from service.ledger.webhooks import EVENT_TYPES
-
 from .common import PageQuerySchema, StrictSchema
+
+EVENT_TYPES = ("model.rebalanced", "variant.ready", "variant.failed", "webhook.test")
+"""The event types a subscription may ask for: the ledger's (``service.ledger.webhooks``, a test
+checks they agree), named here so that the schemas, and the OpenAPI document, load no SQLAlchemy."""
 
 MAX_URL = 2000
 MAX_DESCRIPTION = 500

@@ -47,13 +47,9 @@ class PlusAlphaApi(Api):
 
 def create_app(test_config: dict | None = None) -> Flask:
     """Create the app from the environment's settings, overridden by ``test_config``."""
-    app = Flask(__name__)
-    app.config.update(API_SETTINGS)
-    app.config.update(settings_from_env())
-    if test_config:
-        app.config.update(test_config)
+    app = configured_app(test_config)
 
-    from .api import audit, errors, extensions, limits, log_filters, metrics, scrape, site, v1
+    from .api import audit, errors, extensions, limits, log_filters, metrics, site
     from .api.fast_path import WeightsFastPath
     from .cache import make_redis
     from .cli import COMMANDS
@@ -69,9 +65,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     )
     audit.init_app(app, app.extensions[extensions.LEDGER].get)
     metrics.init_app(app)
-    api = PlusAlphaApi(app)
-    v1.register(api)
-    api.register_blueprint(scrape.blp)
+    register_api(app)
     site.init_app(app)  # its fast path inside the weights one: the hot read pays nothing
     app.wsgi_app = WeightsFastPath(app, app.wsgi_app)
     app.add_url_rule(
@@ -85,3 +79,31 @@ def create_app(test_config: dict | None = None) -> Flask:
     for command in COMMANDS:
         app.cli.add_command(command)
     return app
+
+
+def create_api_app() -> Flask:
+    """The app of the API's resources alone: what ``plusalpha openapi`` generates the OpenAPI
+    document from, without the ledger, the cache, the hooks and the pages that serve requests
+    (:func:`create_app` serves the same document)."""
+    app = configured_app()
+    register_api(app)
+    return app
+
+
+def configured_app(test_config: dict | None = None) -> Flask:
+    """A Flask app with the API's settings and the environment's, overridden by ``test_config``."""
+    app = Flask(__name__)
+    app.config.update(API_SETTINGS)
+    app.config.update(settings_from_env())
+    if test_config:
+        app.config.update(test_config)
+    return app
+
+
+def register_api(app: Flask) -> None:
+    """Register every resource of the API, and so its OpenAPI document."""
+    from .api import scrape, v1
+
+    api = PlusAlphaApi(app)
+    v1.register(api)
+    api.register_blueprint(scrape.blp)

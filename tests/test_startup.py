@@ -22,6 +22,16 @@ def modules_loaded_by(code: str) -> set[str]:
     return set(json.loads(out.stdout.splitlines()[-1]))
 
 
+def modules_loaded_by_command(var_dir, *args: str) -> set[str]:
+    """The modules ``plusalpha ARGS`` (which must succeed) has loaded, in a new interpreter."""
+    return modules_loaded_by(
+        f"import os, sys\nos.environ['PLUSALPHA_VAR_DIR'] = {str(var_dir)!r}\n"
+        "from service.cli.main import main\n"
+        f"sys.argv = ['plusalpha', *{args!r}]\n"
+        "try:\n    main()\nexcept SystemExit as exit:\n    assert not exit.code, exit.code"
+    )
+
+
 @pytest.mark.parametrize(
     "code",
     [
@@ -44,12 +54,17 @@ def test_the_cli_lists_its_commands_without_creating_the_app():
     assert "sqlalchemy" not in loaded
 
 
+def test_the_openapi_document_is_generated_without_the_ledger_or_the_cache(tmp_path):
+    loaded = modules_loaded_by_command(
+        tmp_path, "openapi", "write", "--format=yaml", str(tmp_path / "openapi.yaml")
+    )
+    assert "service.api.v1.webhooks" in loaded  # every resource is in the document
+    assert not {"sqlalchemy", "redis", "rq", "requests", "service.ledger", "service.cache"} & loaded
+
+
 def test_a_command_that_serves_no_http_imports_no_flask(tmp_path):
-    loaded = modules_loaded_by(
-        f"import os, sys\nos.environ['PLUSALPHA_VAR_DIR'] = {str(tmp_path)!r}\n"
-        "from service.cli.main import main\n"
-        "sys.argv = ['plusalpha', 'keys', 'create', '--name', 'ops', '--scope', 'models:read']\n"
-        "try:\n    main()\nexcept SystemExit as exit:\n    assert not exit.code, exit.code"
+    loaded = modules_loaded_by_command(
+        tmp_path, "keys", "create", "--name", "ops", "--scope", "models:read"
     )
     assert "sqlalchemy" in loaded  # the key is in the ledger
     assert not {"flask", "redis", "service.app"} & loaded
@@ -63,3 +78,5 @@ def test_gunicorn_workers_are_forked_with_the_engine_imported(tmp_path):
         "gunicorn_conf.on_starting(types.SimpleNamespace(log=logging.getLogger()))"
     )
     assert {"pandas", "service.engine.trades", "service.worker.jobs"} <= loaded
+    # and what the views import only when a request needs it
+    assert {"sqlalchemy", "redis", "rq", "requests", "service.worker.webhooks"} <= loaded

@@ -24,7 +24,6 @@ from datetime import UTC, datetime
 
 from flask import current_app
 
-from ..ledger import add_audit_events, touch_keys
 from .metrics import AUDIT_FLUSH_FAILURES
 
 FLUSH_INTERVAL_SECONDS = 1.0
@@ -90,6 +89,8 @@ class AuditBuffer:
             }
             for (key_id, model_id, version, at), count in reads.items()
         ]
+        from ..ledger import add_audit_events, touch_keys
+
         try:
             with self._open_sessions()() as session:
                 add_audit_events(session, events)

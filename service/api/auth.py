@@ -10,27 +10,20 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass
 from functools import partial, wraps
+from typing import TYPE_CHECKING
 
 from flask import Response, after_this_request, current_app, g, request
-from redis.exceptions import RedisError
 from werkzeug.exceptions import HTTPException
 
-from ..cache import Window, count_request, forget_api_key, put_api_key, read_api_key
-from ..ledger import (
-    add_audit_events,
-    get_variant,
-    is_variant_id,
-    key_for_secret,
-    revoke_key,
-    rotate_key,
-    secret_hash,
-)
 from .audit import audit_buffer
 from .errors import Problem, fail
 from .extensions import get_redis, get_session
-from .limits import Quota, current_window
 from .metrics import count_cache_read, count_ledger_fallback
 from .scopes import SCOPES
+
+if TYPE_CHECKING:
+    from ..cache import Window
+    from .limits import Quota
 
 BEARER = "Bearer "
 HANDED_OVER = "plusalpha.prefetched"
@@ -68,6 +61,8 @@ class Caller:
 
     def licensed_for(self, model_id: str) -> bool:
         """Whether the key may see one of the nine (never a variant: see :func:`licensed`)."""
+        from ..ledger import is_variant_id
+
         if is_variant_id(model_id):
             return False
         return self.models is None or model_id in self.models
@@ -94,6 +89,9 @@ def authenticate(prefetch=None, view_kwargs=None) -> tuple[Caller, Quota | None]
     The key's record comes from the cache, else from the ledger (and then fills the cache).
     With ``prefetch`` (see :func:`require`) the cache read also fetches what the view needs.
     """
+    from ..ledger import secret_hash
+    from .limits import Quota, current_window
+
     secret = bearer_secret(request.headers.get("Authorization", ""))
     challenge = {"WWW-Authenticate": 'Bearer realm="plusalpha"'}
     if not secret:
@@ -119,6 +117,10 @@ def cached_caller(
     digest: str, window: Window, prefetch=None, view_kwargs=None
 ) -> tuple[Caller | None, int | None]:
     """The key's cached record and its requests in ``window`` (None, None on a miss)."""
+    from redis.exceptions import RedisError
+
+    from ..cache import read_api_key
+
     try:
         handed = request.environ.pop(HANDED_OVER, None)
         if handed is not None:  # read (and counted) already by a fast path
@@ -137,6 +139,11 @@ def cached_caller(
 
 def ledger_caller(secret: str, window: Window) -> tuple[Caller | None, int | None]:
     """The key from the ledger, cached for the next requests, and its requests in ``window``."""
+    from redis.exceptions import RedisError
+
+    from ..cache import count_request, put_api_key
+    from ..ledger import key_for_secret
+
     count_ledger_fallback("api_key")
     key = key_for_secret(get_session(), secret)
     if key is None:
@@ -156,6 +163,8 @@ def revoke(session, redis, key_id: str, actor: str | None):
     cache in between read the key before it was revoked. Redis being down does not stop the
     revocation; the record then lives until it expires (``API_KEY_TTL_SECONDS``).
     """
+    from ..ledger import add_audit_events, revoke_key
+
     key = revoke_key(session, key_id)
     if key is None:
         return None
@@ -174,6 +183,8 @@ def rotate(session, redis, key_id: str, actor: str | None):
     ``revoke`` commits the new key together with the revocation and forgets the old key's
     cached record, so it fails at once (``plusalpha keys rotate`` uses this too).
     """
+    from ..ledger import add_audit_events, rotate_key
+
     rotated = rotate_key(session, key_id)
     if rotated is None:
         return None
@@ -185,6 +196,10 @@ def rotate(session, redis, key_id: str, actor: str | None):
 
 
 def forget_cached(redis, key) -> None:
+    from redis.exceptions import RedisError
+
+    from ..cache import forget_api_key
+
     try:
         forget_api_key(redis, key.secret_hash)
     except RedisError:
@@ -245,6 +260,8 @@ def licensed(model_id: str) -> bool:
     """Whether the current key may see ``model_id``: one of the nine it is licensed for, or a
     variant of its tenant whose base model it may read (retired or not; see
     :func:`ensure_licensed`)."""
+    from ..ledger import is_variant_id
+
     key = current_key()
     if not is_variant_id(model_id):
         return key.licensed_for(model_id)
@@ -254,6 +271,8 @@ def licensed(model_id: str) -> bool:
 
 def variant_record(model_id: str):
     """The ledger's row of the variant ``model_id`` (None when there is none), once a request."""
+    from ..ledger import get_variant
+
     known = g.setdefault("variants", {})
     if model_id not in known:
         known[model_id] = get_variant(get_session(), model_id)
@@ -266,6 +285,8 @@ def ensure_licensed(model_id: str, known: bool, *, building: bool = False) -> No
     A variant the key sees answers 410 once retired, and 404 until it is ready, unless the
     route shows a variant while it is ``building`` (its definition, with its status).
     """
+    from ..ledger import is_variant_id
+
     if not known or not licensed(model_id):
         fail(404, f"no model {model_id!r}", field="model_id", location="path")
     variant = variant_record(model_id) if is_variant_id(model_id) else None

@@ -22,16 +22,19 @@ from __future__ import annotations
 
 import json
 from http import HTTPStatus
+from typing import TYPE_CHECKING
 
 from flask import Flask, Response, current_app
 from marshmallow.exceptions import SCHEMA
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from .extensions import close_session
+
+if TYPE_CHECKING:
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+    from sqlalchemy.exc import DBAPIError
+    from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 PROBLEM_JSON = "application/problem+json"
 UNAVAILABLE_RETRY_AFTER_SECONDS = 5
@@ -129,6 +132,8 @@ def handle_redis_unavailable(error: RedisConnectionError | RedisTimeoutError) ->
 
 def handle_database_error(error: DBAPIError | PoolTimeoutError) -> Response:
     """503 when the ledger cannot be reached; any other database error is unexpected (500)."""
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
     reachable = isinstance(error, DBAPIError) and not (
         isinstance(error, OperationalError) or error.connection_invalidated
     )
@@ -152,6 +157,11 @@ def refuse_nul_in_path(endpoint: str | None, values: dict | None) -> None:
 def init_app(app: Flask) -> None:
     """Route every error to the problem+json shape (after flask-smorest's own handler), and
     refuse a path parameter no id can match before a view sends it to the ledger."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+    from sqlalchemy.exc import DBAPIError
+    from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
     app.url_value_preprocessor(refuse_nul_in_path)
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(RedisConnectionError, handle_redis_unavailable)

@@ -12,7 +12,6 @@ import threading
 from collections.abc import Callable
 
 from flask import Flask, current_app, g
-from sqlalchemy.exc import SQLAlchemyError
 
 LEDGER = "plusalpha.ledger_sessions"
 REDIS = "plusalpha.redis"
@@ -56,6 +55,8 @@ def close_session(_exception: BaseException | None = None) -> None:
     session = g.pop("ledger_session", None)
     if session is None:
         return
+    from sqlalchemy.exc import SQLAlchemyError
+
     try:
         session.close()
     except SQLAlchemyError:

@@ -40,8 +40,10 @@ def on_starting(server) -> None:
     server's figures only (see :mod:`service.api.metrics`).
 
     The app imports the engine (pandas, numpy, scipy: seconds) only where a request needs it,
-    so that the CLI starts at once; imported here, in the master, every worker is forked with it
-    and no worker's first request waits for it.
+    so that the CLI starts at once, and the views import the ledger, the cache, RQ and the
+    worker's modules (SQLAlchemy, redis-py, requests) only where a request needs them, so that
+    ``plusalpha openapi`` does not; imported here, in the master, every worker is forked with
+    them and no worker's first request waits for them.
 
     With no ``REDIS_URL``, the master starts the embedded Redis unless one already serves the
     var dir (``scripts/run`` starts it first): every worker then shares it, and the master stops
@@ -52,6 +54,8 @@ def on_starting(server) -> None:
     server.log.info("metrics files in %s", prepare_metrics_dir())
     import service.engine.trades  # noqa: F401
     import service.worker.jobs  # noqa: F401
+    import service.worker.variants  # noqa: F401
+    import service.worker.webhooks  # noqa: F401
 
     settings = settings_from_env()
     if settings["REDIS_URL"] is None:

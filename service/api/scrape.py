@@ -24,10 +24,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.utils import floatToGoString
-from redis.exceptions import RedisError
-from rq import Queue
 
-from ..worker.figures import JOB_BUCKETS, read_figures
 from ..worker.handles import QUEUE
 from .auth import require
 from .blueprint import Blueprint
@@ -72,6 +69,11 @@ def gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
 
 def scrape_time_families() -> list[Metric]:
     """What is read at the scrape: components up, the worker's figures, the queue's length."""
+    from redis.exceptions import RedisError
+    from rq import Queue
+
+    from ..worker.figures import JOB_BUCKETS, read_figures
+
     up = components_up()
     families = [
         gauge("plusalpha_redis_up", "1 if Redis answered a PING at this scrape.", up["redis"]),

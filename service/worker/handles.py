@@ -2,7 +2,8 @@
 the names of the documents it publishes.
 
 Apart from :mod:`service.worker.jobs` so that the API and the CLI can queue jobs, read their
-documents and open the worker's handles without importing the engine.
+documents and open the worker's handles without importing the engine; the ledger is imported
+when the handles or the variants are asked for.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from ..config import ledger_url, settings_from_env
-from ..ledger import buildable_variants, make_engine, session_factory, upgrade
 
 QUEUE = "plusalpha"
 """The RQ queue of every job: the monthly run and batches of trade lists."""
@@ -48,6 +48,8 @@ def queue_variant_builds(redis, variant_ids: list[str]) -> int:
 
 def buildable_variant_ids(h: Handles) -> list[str]:
     """The variants a monthly run builds (not retired, building or ready)."""
+    from ..ledger import buildable_variants
+
     with h.sessions() as session:
         return [v.id for v in buildable_variants(session)]
 
@@ -73,6 +75,8 @@ class Handles:
 
 def handles(settings: dict | None = None) -> Handles:
     """Open the ledger (migrated to head) and the cache the settings name."""
+    from ..ledger import make_engine, session_factory, upgrade
+
     settings = settings or settings_from_env()
     engine = make_engine(ledger_url(settings))
     upgrade(engine)

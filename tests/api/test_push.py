@@ -188,17 +188,17 @@ def test_idempotency_keys_belong_to_one_api_key(api_app, client, pusher, make_ke
 
 def test_a_concurrent_duplicate_rolls_back_and_replays(api_app, client, pusher, monkeypatch):
     """The loser of a race saw no record, wrote, and lost on saving it: it answers the winner's."""
-    from service.api.v1 import rebalances
+    import service.ledger
 
     first = push(client, pusher)
-    real = rebalances.find_idempotency
+    real = service.ledger.find_idempotency
     calls = []
 
     def not_yet_saved(*args):
         calls.append(args)
         return None if len(calls) == 1 else real(*args)
 
-    monkeypatch.setattr(rebalances, "find_idempotency", not_yet_saved)
+    monkeypatch.setattr(service.ledger, "find_idempotency", not_yet_saved)
     again = push(client, pusher)
     assert len(calls) == 2
     assert again.status_code == 201
@@ -226,12 +226,12 @@ def test_an_earlier_effective_date_landing_after_the_check_is_422(
 
 
 def test_redis_down_still_answers_201(api_app, client, pusher, monkeypatch):
-    from service.api.v1 import rebalances
+    import service.publishing
 
     def down(*_args):
         raise RedisConnectionError("redis is down")
 
-    monkeypatch.setattr(rebalances, "publish", down)
+    monkeypatch.setattr(service.publishing, "publish", down)
     response = push(client, pusher)
     assert response.status_code == 201
     assert latest_version(api_app) == LATEST_SEEDED + 1

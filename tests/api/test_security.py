@@ -37,7 +37,7 @@ from sqlalchemy import make_url, text
 from werkzeug.exceptions import InternalServerError
 
 import service.api.auth as auth_module
-import service.api.v1.keys as keys_module
+import service.ledger
 from service.api.extensions import LEDGER, get_session
 from service.api.scopes import SCOPES
 from service.app import create_app
@@ -256,7 +256,7 @@ def test_an_unexpected_error_is_a_bare_500(api_app, client, make_key, monkeypatc
     def broken(*args, **kwargs):
         raise RuntimeError(message)
 
-    monkeypatch.setattr(keys_module, "list_keys", broken)
+    monkeypatch.setattr(service.ledger, "list_keys", broken)
     response = client.get("/v1/keys", headers=bearer(secret))
     assert response.status_code == 500
     assert response.content_type == PROBLEM

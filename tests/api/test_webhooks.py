@@ -7,7 +7,9 @@ from __future__ import annotations
 import pytest
 from standardwebhooks.webhooks import Webhook
 
+from schemas.webhooks import EVENT_TYPES
 from service.api.extensions import get_session
+from service.ledger import webhooks
 from service.ledger.webhooks import dispatch_events
 
 from .conftest import bearer
@@ -100,6 +102,10 @@ def test_a_patch_is_held_to_the_url_rules_too(client, key):
     )
     assert response.status_code == 422
     assert response.json["errors"][0]["field"] == "url"
+
+
+def test_a_subscription_may_ask_for_every_event_the_ledger_writes():
+    assert EVENT_TYPES == webhooks.EVENT_TYPES
 
 
 def test_private_addresses_are_allowed_when_the_setting_says_so(api_app, key):

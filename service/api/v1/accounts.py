@@ -12,7 +12,6 @@ from datetime import date
 from http import HTTPStatus
 
 from flask import Response, current_app
-from redis.exceptions import RedisError
 
 from schemas.accounts import (
     MAX_ACCOUNT_VALUE,
@@ -25,8 +24,6 @@ from schemas.accounts import (
 )
 
 from ...engine.models import MODELS
-from ...ledger import base_model_id, latest_rebalance
-from ...publishing import latest_closes
 from ...worker.handles import QUEUE
 from ..auth import current_key, require
 from ..blueprint import Blueprint
@@ -46,6 +43,8 @@ blp = Blueprint("accounts", __name__, url_prefix="/v1/models", description="Acco
 def trading_context(model_id: str, body: dict):
     """The version traded to, its weights, the prices and the options; 404 or 422 as needed."""
     from ...engine.trades import model_options
+    from ...ledger import base_model_id, latest_rebalance
+    from ...publishing import latest_closes
 
     licensed_definition(model_id)
     rebalance_row = latest_rebalance(get_session(), model_id, date.today())
@@ -136,6 +135,7 @@ def batch_trades(body: dict, model_id: str):
 
 def queue_batch(args: tuple) -> Response:
     """Queue ``trade_batch(*args)`` for the RQ worker; 202 with its status URL (503: no Redis)."""
+    from redis.exceptions import RedisError
     from rq import Queue
 
     from ...worker.jobs import trade_batch

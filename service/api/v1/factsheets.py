@@ -8,17 +8,15 @@ rate limit like any request).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from flask import current_app, g, request
 from flask.views import MethodView
 
 from schemas.factsheets import FactsheetQuerySchema
 
-from ...cache import Window, read_api_key
-from ...cache.keys import document_key
-from ...cache.store import read_api_key_and
 from ...engine.models import MODELS
 from ...factsheets import FORMATS, document_name
-from ...ledger import is_variant_id
 from ...worker.handles import PERFORMANCE_DOCUMENT, model_performance_document
 from ..auth import ensure_licensed, require
 from ..blueprint import Blueprint
@@ -26,6 +24,9 @@ from ..conditional import conditional
 from ..errors import fail
 from ..pages import page
 from .performance import cached_body, cached_document, month_of, not_computed
+
+if TYPE_CHECKING:
+    from ...cache import Window
 
 blp = Blueprint(
     "factsheets", __name__, url_prefix="/v1/models", description="Fact sheets of the models"
@@ -47,6 +48,10 @@ def wanted_format(fmt: str | None, accept: str | None) -> str | None:
 def prefetch_factsheet(redis, digest: str, window: Window, model_id: str):
     """The key and the latest fact sheet it asks for, in one round trip (``require``'s
     prefetch): ``(KeyRead, (format, body or None))``, or no sheet for any other request."""
+    from ...cache import read_api_key
+    from ...cache.keys import document_key
+    from ...cache.store import read_api_key_and
+
     fmt = wanted_format(request.args.get("format"), request.headers.get("Accept"))
     if "as_of" in request.args or model_id not in MODELS or fmt not in FORMATS:
         return read_api_key(redis, digest, window), None
@@ -77,6 +82,8 @@ class Factsheet(MethodView):
         and calendar-year returns, risk, today's portfolio and the disclosures, from the same
         figures as ``/v1/performance``.
         """
+        from ...ledger import is_variant_id
+
         ensure_licensed(model_id, model_id in MODELS or is_variant_id(model_id))
         prefetched = g.pop("prefetched", None)
         fmt = wanted_format(query.get("format"), request.headers.get("Accept"))

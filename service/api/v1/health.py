@@ -6,11 +6,9 @@ A component down makes it 503 with ``Retry-After``, like every other answer of a
 from http import HTTPStatus
 
 from flask.views import MethodView
-from sqlalchemy import text
 
 from schemas.common import HealthSchema
 
-from ...cache import ping
 from ..blueprint import PROBLEM_HEADERS, Blueprint
 from ..errors import UNAVAILABLE_RETRY_AFTER_SECONDS
 from ..extensions import get_redis, get_session
@@ -44,6 +42,10 @@ class Health(MethodView):
 def components_up() -> dict[str, bool]:
     """Whether Redis answers a PING and the ledger a ``SELECT 1``, each within the fail-fast
     timeouts of its client; never raises (``GET /metrics`` reads it too)."""
+    from sqlalchemy import text
+
+    from ...cache import ping
+
     try:
         get_session().execute(text("SELECT 1"))
         ledger = True

@@ -3,9 +3,9 @@ a key queued (a batch of account trade lists over 1,000 accounts). Another key's
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from flask import url_for
-from rq.exceptions import NoSuchJobError
-from rq.job import Job, JobStatus
 
 from schemas.accounts import JobSchema
 
@@ -13,6 +13,9 @@ from ..auth import current_key, require
 from ..blueprint import Blueprint
 from ..errors import fail
 from ..extensions import get_redis
+
+if TYPE_CHECKING:
+    from rq.job import Job
 
 JOB_RESULT_TTL_SECONDS = 24 * 3600
 """How long a finished or failed job's result is kept."""
@@ -22,6 +25,8 @@ blp = Blueprint("jobs", __name__, url_prefix="/v1/jobs", description="Background
 
 def job_view(job: Job) -> dict:
     """The job's id, status and status URL; its result when finished, its error when failed."""
+    from rq.job import JobStatus
+
     status = job.get_status()
     view = {
         "job_id": job.id,
@@ -44,6 +49,9 @@ def job_view(job: Job) -> dict:
 @blp.response(200, JobSchema)
 def job(job_id: str):
     """A job's status, and its result once finished"""
+    from rq.exceptions import NoSuchJobError
+    from rq.job import Job
+
     try:
         found = Job.fetch(job_id, connection=get_redis())
     except (NoSuchJobError, ValueError):  # ValueError: an id RQ never gives (e.g. not ASCII)

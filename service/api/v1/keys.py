@@ -19,7 +19,6 @@ from schemas.keys import (
     KeySchema,
 )
 
-from ...ledger import add_audit_events, create_key, get_key, list_keys
 from ..auth import current_key, require, revoke, rotate
 from ..blueprint import Blueprint
 from ..errors import fail
@@ -29,6 +28,8 @@ blp = Blueprint("keys", __name__, url_prefix="/v1", description="API keys")
 
 
 def audit(session, action: str, key_id: str) -> None:
+    from ...ledger import add_audit_events
+
     add_audit_events(
         session, [{"action": action, "key_id": current_key().id, "detail": {"key": key_id}}]
     )
@@ -40,6 +41,8 @@ def key_fields(key) -> dict:
 
 
 def cursor_key(session, cursor: str | None) -> str | None:
+    from ...ledger import get_key
+
     if cursor is not None and get_key(session, cursor) is None:
         fail(422, f"cursor {cursor!r} is not one this API gave", field="cursor")
     return cursor
@@ -52,6 +55,8 @@ class Keys(MethodView):
     @blp.response(200, KeyListSchema)
     def get(self, query: dict):
         """Every API key, newest first"""
+        from ...ledger import list_keys
+
         session = get_session()
         limit = query["limit"]
         before = cursor_key(session, query.get("cursor"))
@@ -65,6 +70,8 @@ class Keys(MethodView):
     @blp.response(201, KeyCreatedSchema)
     def post(self, body: dict):
         """Create an API key; its secret is in this answer only"""
+        from ...ledger import create_key
+
         session = get_session()
         key, secret = create_key(
             session,
@@ -103,6 +110,8 @@ class KeyRotation(MethodView):
         in the same transaction, so it fails from this answer on. A revoked key cannot be
         rotated (409).
         """
+        from ...ledger import get_key
+
         session = get_session()
         rotated = rotate(session, get_redis(), key_id, actor=current_key().id)
         if rotated is None:

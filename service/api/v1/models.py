@@ -5,10 +5,10 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass
 from datetime import date
+from typing import TYPE_CHECKING
 
 from flask import Response, current_app, g, request
 from flask.views import MethodView
-from redis.exceptions import RedisError
 
 from schemas.models import (
     ModelListSchema,
@@ -18,17 +18,7 @@ from schemas.models import (
     WeightsSchema,
 )
 
-from ...cache import Window, read_api_key, read_api_key_and_in_force
 from ...formats import FORMATS, Format, NotAcceptable, negotiate
-from ...ledger import (
-    get_definition,
-    is_variant_id,
-    latest_rebalance,
-    list_rebalances,
-    list_variants,
-    model_definitions,
-)
-from ...publishing import rendered_bodies, republish, securities_catalog, weights_document
 from ..audit import audit_buffer
 from ..auth import current_key, ensure_licensed, licensed, require
 from ..blueprint import Blueprint, load_query
@@ -37,6 +27,9 @@ from ..errors import fail
 from ..extensions import get_redis, get_session
 from ..metrics import count_cache_read, count_ledger_fallback
 
+if TYPE_CHECKING:
+    from ...cache import Window
+
 blp = Blueprint("models", __name__, url_prefix="/v1/models", description="Model portfolios")
 WEIGHTS_QUERY = WeightsQuerySchema()
 READ_SCOPE = "models:read"
@@ -44,6 +37,8 @@ READ_SCOPE = "models:read"
 
 def model_view(definition, latest) -> dict:
     """A model as shown: its definition, its latest version and, for a variant, its record."""
+    from ...ledger import is_variant_id
+
     view = {**definition.definition, "latest_version": latest.version if latest else None}
     if is_variant_id(definition.model_id):
         view["variant"] = g.variants[definition.model_id]
@@ -53,6 +48,8 @@ def model_view(definition, latest) -> dict:
 def licensed_definition(model_id: str, *, building: bool = False):
     """The model's definition; 404 when unknown or not licensed to this key, 410 for a retired
     variant, 404 for one not ready unless ``building`` (see ``auth.ensure_licensed``)."""
+    from ...ledger import get_definition
+
     definition = get_definition(get_session(), model_id)
     ensure_licensed(model_id, definition is not None, building=building)
     return definition
@@ -74,6 +71,8 @@ class Models(MethodView):
     @blp.response(200, ModelListSchema)
     def get(self):
         """The models this key may see"""
+        from ...ledger import latest_rebalance, list_variants, model_definitions
+
         session = get_session()
         tenant = current_key().tenant
         # Every variant not of the key's tenant is unseen: known here as None, in one query.
@@ -98,6 +97,8 @@ class Model(MethodView):
         A variant is shown while it is building too, with its status (``variant.status``):
         the URL its creation answers with (``Location``) is this one.
         """
+        from ...ledger import latest_rebalance
+
         definition = licensed_definition(model_id, building=True)
         return model_view(definition, latest_rebalance(get_session(), model_id))
 
@@ -124,6 +125,8 @@ def read_key_and_weights(redis, digest: str, window: Window, model_id: str, as_o
     The query is read loosely here: for one that does not parse the weights are None, and the
     view's checks answer it.
     """
+    from ...cache import read_api_key, read_api_key_and_in_force
+
     try:
         read = requested(as_of, fmt, accept)
         key, read.found = read_api_key_and_in_force(
@@ -191,6 +194,11 @@ def ledger_weights(model_id: str, on: date, fmt: str) -> tuple[int, bytes]:
     The cache lacked a version the ledger has (it was flushed or lost), so the model's versions
     are published to it again.
     """
+    from redis.exceptions import RedisError
+
+    from ...ledger import latest_rebalance, list_rebalances
+    from ...publishing import rendered_bodies, republish, securities_catalog, weights_document
+
     count_ledger_fallback("weights")
     definition = licensed_definition(model_id)
     session = get_session()

@@ -12,7 +12,6 @@ import json
 
 from flask import Response, current_app
 from flask.views import MethodView
-from redis.exceptions import RedisError
 
 from schemas.performance import (
     ModelPerformanceSchema,
@@ -20,7 +19,6 @@ from schemas.performance import (
     PerformanceTableSchema,
 )
 
-from ...cache import get_document
 from ...factsheets.pages import performance_html
 from ...worker.handles import HISTORY_DOCUMENT, PERFORMANCE_DOCUMENT, model_performance_document
 from ..auth import licensed, require
@@ -100,6 +98,10 @@ def cached_document(name: str) -> dict:
 
 def cached_body(name: str) -> bytes:
     """The document from the cache; 503 with Retry-After when it is missing or Redis is down."""
+    from redis.exceptions import RedisError
+
+    from ...cache import get_document
+
     try:
         body = get_document(get_redis(), name)
     except RedisError:

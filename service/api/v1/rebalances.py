@@ -16,8 +16,6 @@ from datetime import date
 
 from flask import Response, current_app
 from flask.views import MethodView
-from redis.exceptions import RedisError
-from sqlalchemy.exc import IntegrityError
 
 from schemas.models import (
     MAX_VERSION,
@@ -28,17 +26,6 @@ from schemas.models import (
     RebalancePageQuerySchema,
 )
 
-from ...ledger import (
-    add_audit_events,
-    add_rebalance,
-    canonical_weights,
-    find_idempotency,
-    get_rebalance,
-    latest_rebalance,
-    list_rebalances,
-    save_idempotency,
-)
-from ...publishing import publish, publish_later, securities_catalog
 from ..auth import current_key, require
 from ..blueprint import Blueprint
 from ..conditional import conditional
@@ -70,6 +57,8 @@ class Rebalances(MethodView):
     @blp.response(200, RebalanceListSchema)
     def get(self, query: dict, model_id: str):
         """The model's versions, newest first"""
+        from ...ledger import list_rebalances
+
         licensed_definition(model_id)
         limit = query["limit"]
         rows = list_rebalances(
@@ -107,6 +96,8 @@ class Rebalances(MethodView):
         answer the first response again (with ``Idempotent-Replayed: true``) and add no
         version; the same Idempotency-Key with another body (or model) is refused with 422.
         """
+        from ...ledger import find_idempotency
+
         definition = licensed_definition(model_id)
         idempotency_key = headers["idempotency_key"]
         digest = request_hash(model_id, body)
@@ -125,6 +116,8 @@ class Rebalance(MethodView):
     @blp.response(200, RebalanceDetailSchema)
     def get(self, model_id: str, version: int):
         """One version of the model, with its provenance"""
+        from ...ledger import get_rebalance
+
         licensed_definition(model_id)
         row = get_rebalance(get_session(), model_id, version)
         if row is None:
@@ -137,6 +130,8 @@ class Rebalance(MethodView):
 
 def request_hash(model_id: str, body: dict) -> str:
     """The sha256 of the push's canonical JSON: the same request gives the same hash."""
+    from ...ledger import canonical_weights
+
     canonical = {
         "model_id": model_id,
         "effective_date": body["effective_date"].isoformat(),
@@ -149,6 +144,9 @@ def request_hash(model_id: str, body: dict) -> str:
 
 def check_push(model_id: str, body: dict) -> None:
     """422 naming every field at fault: unknown tickers, an effective date before the latest."""
+    from ...ledger import latest_rebalance
+    from ...publishing import securities_catalog
+
     catalog = securities_catalog(current_app.config["DATA_DIR"])
     holdable = set(catalog.index[catalog["kind"].isin(("etf", "fund"))])
     errors = [
@@ -190,6 +188,16 @@ def rescaled(weights: dict[str, float]) -> dict[str, float]:
 
 def push(definition, body: dict, idempotency_key: str, digest: str) -> Response:
     """Record the version, its response and an audit event at once; then publish it."""
+    from sqlalchemy.exc import IntegrityError
+
+    from ...ledger import (
+        add_audit_events,
+        add_rebalance,
+        find_idempotency,
+        get_rebalance,
+        save_idempotency,
+    )
+
     session = get_session()
     key_id = current_key().id
     effective: date = body["effective_date"]
@@ -241,6 +249,10 @@ def publish_quietly(definition, row) -> None:
     The ledger is the record: the version is published again once Redis is back
     (:func:`service.publishing.publish_later`).
     """
+    from redis.exceptions import RedisError
+
+    from ...publishing import publish, publish_later, securities_catalog
+
     catalog = securities_catalog(current_app.config["DATA_DIR"])
     try:
         publish(get_redis(), definition, row, catalog)

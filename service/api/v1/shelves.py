@@ -10,7 +10,6 @@ from flask.views import MethodView
 
 from schemas.shelves import ShelfListSchema, ShelfSchema
 
-from ...ledger import get_shelf, list_shelves
 from ..auth import require
 from ..blueprint import Blueprint
 from ..conditional import conditional
@@ -28,6 +27,8 @@ class Shelves(MethodView):
     @blp.response(200, ShelfListSchema)
     def get(self):
         """Every shelf"""
+        from ...ledger import list_shelves
+
         return {"data": list_shelves(get_session()), "next_cursor": None}
 
 
@@ -39,6 +40,8 @@ class Shelf(MethodView):
     @blp.response(200, ShelfSchema)
     def get(self, shelf_id: str):
         """One shelf and its tickers"""
+        from ...ledger import get_shelf
+
         shelf = get_shelf(get_session(), shelf_id)
         if shelf is None:
             fail(404, f"no shelf {shelf_id!r}", field="shelf_id", location="path")

@@ -6,7 +6,6 @@ from flask.views import MethodView
 
 from schemas.trades import TradesQuerySchema, TradesSchema
 
-from ...ledger import get_rebalance, latest_rebalance
 from ..auth import require
 from ..blueprint import Blueprint
 from ..conditional import conditional
@@ -53,6 +52,8 @@ class Trades(MethodView):
 
 def target_version(model_id: str, version: int | None):
     """The version traded to: the one asked for, else the latest; 404 when there is none."""
+    from ...ledger import latest_rebalance
+
     if version is not None:
         return version_row(model_id, version, "to")
     latest = latest_rebalance(get_session(), model_id)
@@ -62,6 +63,8 @@ def target_version(model_id: str, version: int | None):
 
 
 def version_row(model_id: str, version: int, field: str):
+    from ...ledger import get_rebalance
+
     row = get_rebalance(get_session(), model_id, version)
     if row is None:
         fail(404, f"{model_id} has no version {version}", field=field)

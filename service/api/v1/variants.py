@@ -13,12 +13,10 @@ from http import HTTPStatus
 
 from flask import current_app
 from flask.views import MethodView
-from redis.exceptions import RedisError
 
 from schemas.variants import VariantCreateSchema, VariantListSchema, VariantSchema
 
 from ...engine.variants import FieldError, VariantError
-from ...ledger import add_audit_events, get_variant, list_variants, retire_variant
 from ...worker.handles import queue_variant_builds
 from ..auth import current_key, require
 from ..blueprint import Blueprint
@@ -37,6 +35,8 @@ def is_admin() -> bool:
 
 def owned_variant(variant_id: str):
     """The variant, when the key's tenant owns it (an admin key: any); else 404."""
+    from ...ledger import get_variant
+
     variant = get_variant(get_session(), variant_id)
     if variant is None or not (is_admin() or variant.tenant == current_key().tenant):
         fail(404, f"no variant {variant_id!r}", field="variant_id", location="path")
@@ -55,6 +55,8 @@ class Variants(MethodView):
     @blp.response(200, VariantListSchema)
     def get(self):
         """The variants of the key's tenant (an admin key: every tenant's), retired ones too"""
+        from ...ledger import list_variants
+
         tenant = None if is_admin() else current_key().tenant
         return {"data": list_variants(get_session(), tenant), "next_cursor": None}
 
@@ -74,6 +76,9 @@ class Variants(MethodView):
         status until it is ``ready`` (or ``failed``, with the reason), and from then on it
         has every model route. Each bad input is a 422 naming its field.
         """
+        from redis.exceptions import RedisError
+
+        from ...ledger import add_audit_events
         from ...publishing import market_data
         from ...worker.variants import create_variant
 
@@ -128,6 +133,8 @@ class Variant(MethodView):
 
         Retiring it again changes nothing.
         """
+        from ...ledger import add_audit_events, retire_variant
+
         session = get_session()
         variant = retire_variant(session, owned_variant(variant_id).id)
         add_audit_events(

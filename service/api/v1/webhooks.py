@@ -28,23 +28,6 @@ from schemas.webhooks import (
 )
 
 from ...config import flag
-from ...ledger import get_definition, get_key
-from ...ledger.schema import utc_now
-from ...ledger.webhooks import (
-    add_test_delivery,
-    cancel_deliveries,
-    count_subscriptions,
-    create_subscription,
-    delete_subscription,
-    event_of,
-    get_delivery,
-    get_subscription,
-    list_deliveries,
-    list_subscriptions,
-    retry_delivery,
-    rotate_secret,
-)
-from ...worker.webhooks import RefusedUrl, check_url, event_document
 from ..auth import current_key, require
 from ..blueprint import Blueprint
 from ..errors import Problem, fail
@@ -59,11 +42,15 @@ blp = Blueprint(
 
 def caller():
     """The ledger's row of the request's key (its tenant and licence)."""
+    from ...ledger import get_key
+
     return get_key(get_session(), current_key().id)
 
 
 def tenant_subscription(webhook_id: str):
     """The subscription of the caller's tenant; 404 for any other."""
+    from ...ledger.webhooks import get_subscription
+
     subscription = get_subscription(get_session(), caller().tenant, webhook_id)
     if subscription is None:
         fail(404, f"no webhook {webhook_id!r}", field="webhook_id", location="path")
@@ -71,6 +58,8 @@ def tenant_subscription(webhook_id: str):
 
 
 def checked_url(url: str) -> str:
+    from ...worker.webhooks import RefusedUrl, check_url
+
     try:
         check_url(url, flag(current_app.config["WEBHOOK_ALLOW_PRIVATE"]))
     except RefusedUrl as error:
@@ -83,6 +72,8 @@ def checked_models(models: list[str] | None, key) -> list[str] | None:
     alike, so that a key cannot learn which models exist beyond its licence)."""
     if models is None:
         return None
+    from ...ledger import get_definition
+
     session = get_session()
     errors = [
         {"field": f"models[{i}]", "in": "json", "message": f"No model {m!r} this key may read."}
@@ -101,6 +92,8 @@ def cursor_of(rows: list, limit: int) -> tuple[list, str | None]:
 
 
 def delivery_view(delivery, event) -> dict:
+    from ...worker.webhooks import event_document
+
     document = event_document(event, current_app.config["BASE_URL"])
     return {
         "id": delivery.id,
@@ -121,6 +114,8 @@ class Webhooks(MethodView):
     @blp.response(200, WebhookListSchema)
     def get(self, query: dict):
         """The tenant's webhook subscriptions, newest first"""
+        from ...ledger.webhooks import get_subscription, list_subscriptions
+
         session = get_session()
         tenant = caller().tenant
         cursor = query.get("cursor")
@@ -141,6 +136,8 @@ class Webhooks(MethodView):
         The URL must be https and its host must not resolve to a loopback, private, link-local,
         multicast or reserved address (422 naming ``url`` and the rule).
         """
+        from ...ledger.webhooks import count_subscriptions, create_subscription
+
         session = get_session()
         key = caller()
         models = checked_models(body["models"], key)
@@ -179,6 +176,9 @@ class Webhook(MethodView):
         read. Disabling it cancels its pending deliveries; enabling it clears why it was
         disabled.
         """
+        from ...ledger.schema import utc_now
+        from ...ledger.webhooks import cancel_deliveries
+
         session = get_session()
         subscription = tenant_subscription(webhook_id)
         key = caller()
@@ -205,6 +205,8 @@ class Webhook(MethodView):
     @blp.response(204)
     def delete(self, webhook_id: str):
         """Delete a subscription and its deliveries"""
+        from ...ledger.webhooks import delete_subscription
+
         session = get_session()
         delete_subscription(session, tenant_subscription(webhook_id))
         session.commit()
@@ -216,6 +218,8 @@ class WebhookSecret(MethodView):
     @blp.response(201, WebhookSecretSchema)
     def post(self, webhook_id: str):
         """Make a new signing secret, in this answer only; the old one signs too for 24 h"""
+        from ...ledger.webhooks import rotate_secret
+
         session = get_session()
         subscription = tenant_subscription(webhook_id)
         secret = rotate_secret(session, subscription)
@@ -234,6 +238,8 @@ class WebhookTest(MethodView):
     @blp.alt_response(409, "CONFLICT", description="The subscription is disabled")
     def post(self, webhook_id: str):
         """Send a webhook.test event to the subscription; its delivery"""
+        from ...ledger.webhooks import add_test_delivery, event_of
+
         session = get_session()
         subscription = tenant_subscription(webhook_id)
         if not subscription.enabled:
@@ -250,6 +256,8 @@ class Deliveries(MethodView):
     @blp.response(200, DeliveryListSchema)
     def get(self, query: dict, webhook_id: str):
         """The subscription's deliveries, newest first: their events, attempts and states"""
+        from ...ledger.webhooks import get_delivery, list_deliveries
+
         session = get_session()
         subscription = tenant_subscription(webhook_id)
         cursor = query.get("cursor")
@@ -272,6 +280,8 @@ class DeliveryRetry(MethodView):
     @blp.alt_response(409, "CONFLICT", description="The subscription is disabled")
     def post(self, webhook_id: str, delivery_id: str):
         """Send a delivery again, now, with the same webhook-id"""
+        from ...ledger.webhooks import event_of, get_delivery, retry_delivery
+
         session = get_session()
         subscription = tenant_subscription(webhook_id)
         delivery = get_delivery(session, subscription.id, delivery_id)
