@@ -48,7 +48,7 @@ from ..publishing import (
     publish_definitions,
     publish_sample_shelves,
     republish,
-    securities_catalog,
+    security_labels,
 )
 from .figures import record_run
 from .handles import (
@@ -125,7 +125,7 @@ def publish_missing(h: Handles, session, model_id: str) -> int:
     if not missing:
         return 0
     definition = get_definition(session, model_id)
-    return republish(h.redis, definition, missing, securities_catalog(h.data_dir))
+    return republish(h.redis, definition, missing, security_labels(h.data_dir))
 
 
 def record_backtest(session, model_id: str, backtest: Backtest, hashes=None) -> list:
@@ -304,12 +304,12 @@ def rebuild_cache(h: Handles) -> int:
     for name, body in kept.items():
         if body is not None:
             put_document(h.redis, name, body)
-    catalog = securities_catalog(h.data_dir)
+    labels = security_labels(h.data_dir)
     count = 0
     with h.sessions() as session:
         for definition in definitions:  # the nine and every variant
             rows = list_rebalances(session, definition.model_id, limit=None)
-            count += republish(h.redis, definition, rows, catalog)
+            count += republish(h.redis, definition, rows, labels)
     return count
 
 

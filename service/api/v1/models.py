@@ -28,7 +28,7 @@ from ...ledger import (
     list_variants,
     model_definitions,
 )
-from ...publishing import rendered_bodies, republish, securities_catalog, weights_document
+from ...publishing import rendered_bodies, republish, security_labels, weights_document
 from ..audit import audit_buffer
 from ..auth import current_key, ensure_licensed, licensed, require
 from ..blueprint import Blueprint, load_query
@@ -197,8 +197,8 @@ def ledger_weights(model_id: str, on: date, fmt: str) -> tuple[int, bytes]:
     rebalance = latest_rebalance(session, model_id, on)
     if rebalance is None:
         fail(404, f"{model_id} has no version in force on {on}", field="as_of")
-    catalog = securities_catalog(current_app.config["DATA_DIR"])
-    body = rendered_bodies(weights_document(definition, rebalance, catalog))[FORMATS[fmt].name]
+    labels = security_labels(current_app.config["DATA_DIR"])
+    body = rendered_bodies(weights_document(definition, rebalance, labels))[FORMATS[fmt].name]
     with contextlib.suppress(RedisError):
-        republish(get_redis(), definition, list_rebalances(session, model_id, limit=None), catalog)
+        republish(get_redis(), definition, list_rebalances(session, model_id, limit=None), labels)
     return rebalance.version, body

@@ -38,7 +38,7 @@ from ...ledger import (
     list_rebalances,
     save_idempotency,
 )
-from ...publishing import publish, publish_later, securities_catalog
+from ...publishing import publish, publish_later, securities_catalog, security_labels
 from ..auth import current_key, require
 from ..blueprint import Blueprint
 from ..conditional import conditional
@@ -241,16 +241,16 @@ def publish_quietly(definition, row) -> None:
     The ledger is the record: the version is published again once Redis is back
     (:func:`service.publishing.publish_later`).
     """
-    catalog = securities_catalog(current_app.config["DATA_DIR"])
+    labels = security_labels(current_app.config["DATA_DIR"])
     try:
-        publish(get_redis(), definition, row, catalog)
+        publish(get_redis(), definition, row, labels)
     except RedisError:
         current_app.logger.warning(
             "redis unavailable: %s version %s is in the ledger but not the cache yet",
             row.model_id,
             row.version,
         )
-        publish_later(get_redis(), definition, row, catalog)
+        publish_later(get_redis(), definition, row, labels)
 
 
 def replay(record, digest: str) -> Response:
