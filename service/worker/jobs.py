@@ -37,7 +37,7 @@ from ..engine.trades import rebalance_many
 from ..factsheets import document_names as factsheet_document_names
 from ..factsheets.build import factsheet_bodies
 from ..ledger import (
-    add_rebalance,
+    add_rebalances,
     get_definition,
     is_variant_id,
     list_rebalances,
@@ -139,19 +139,17 @@ def record_backtest(session, model_id: str, backtest: Backtest, hashes=None) -> 
     known = worker_as_of_dates(session, model_id)
     definition = get_definition(session, model_id).definition if hashes else None
     new = [r for r in backtest.rebalances if r.date.date() not in known]
-    return [
-        add_rebalance(
-            session,
-            model_id,
-            as_of=r.date.date(),
-            effective_date=effective_date(r.date),
-            weights={t: float(w) for t, w in r.weights.items()},
-            source="worker",
-            announce=r is new[-1],
-            provenance=recipe(definition, hashes[r.date]) if hashes else None,
-        )
+    versions = [
+        {
+            "as_of": r.date.date(),
+            "effective_date": effective_date(r.date),
+            "weights": {t: float(w) for t, w in r.weights.items()},
+            "source": "worker",
+            "provenance": recipe(definition, hashes[r.date]) if hashes else None,
+        }
         for r in new
     ]
+    return add_rebalances(session, model_id, versions)
 
 
 def up_to_date(h: Handles, data: MarketData, ids: list[str]) -> bool:
