@@ -77,7 +77,7 @@ def seed(
     from service.api.extensions import get_redis, get_session
     from service.app import create_app
     from service.ledger import add_rebalance, create_key, get_definition
-    from service.publishing import publish, publish_definitions, securities_catalog
+    from service.publishing import publish, publish_definitions, security_labels
 
     app = create_app({"VAR_DIR": var_dir, "REDIS_URL": redis_url, "DATABASE_URL": None})
     with app.app_context():
@@ -97,7 +97,7 @@ def seed(
             session, name="bench", tenant="bench", scopes=list(scopes), rate_limit=10**9
         )
         session.commit()
-        publish(get_redis(), get_definition(session, MODEL), row, securities_catalog(None))
+        publish(get_redis(), get_definition(session, MODEL), row, security_labels(None))
     return secret
 
 

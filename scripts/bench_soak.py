@@ -82,7 +82,7 @@ from service.ledger import (  # noqa: E402
     list_rebalances,
     make_engine,
 )
-from service.publishing import publish, publish_definitions, securities_catalog  # noqa: E402
+from service.publishing import publish, publish_definitions, security_labels  # noqa: E402
 from service.worker.handles import handles  # noqa: E402
 from service.worker.jobs import publish_performance  # noqa: E402
 from tests.ledger.conftest import empty_postgres_database  # noqa: E402
@@ -199,7 +199,7 @@ def seed(settings: dict) -> Seeded:
     again (after the Redis restart).
     """
     h = handles(settings)
-    catalog = securities_catalog(None)
+    labels = security_labels(None)
     as_of, effective, weights = FIRST_VERSION
     with h.sessions() as session:
         publish_definitions(session)
@@ -217,7 +217,7 @@ def seed(settings: dict) -> Seeded:
         }
         session.commit()
         for row in rows:
-            publish(h.redis, get_definition(session, row.model_id), row, catalog)
+            publish(h.redis, get_definition(session, row.model_id), row, labels)
     short = truncate(sample_data(), pd.Period(PERFORMANCE_AS_OF, "M"))
     backtests = run_backtests(short, MODELS)
     publish_performance(h.redis, short, backtests)

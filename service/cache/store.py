@@ -3,11 +3,10 @@
 The ledger is the system of record; this cache only serves it. Readers see one published version
 or the next, never a mix:
 
-* :func:`publish_version` writes a version's bodies first, then in one MULTI/EXEC transaction
-  (WATCHing the model's pointer, retried until no other publisher intervenes) records the
-  version, its effective date and metadata, and moves the pointer, only forward: an older
-  version is recorded but never becomes current, and republishing a version with the same
-  arguments changes nothing.
+* :func:`publish_version` writes a version's bodies, records the version, its effective date
+  and metadata, and moves the pointer, only forward, in one server-side script (atomic, one
+  round trip): an older version is recorded but never becomes current, and republishing a
+  version with the same arguments changes nothing.
 * :func:`read_in_force` reads the model's top version (by effective date), kept whole with its
   body in one key, and for a day before that version's effective date finds the version in force
   and reads its body in one server-side script; either way it never pairs a version with another
@@ -32,7 +31,6 @@ from datetime import date
 from typing import NamedTuple
 
 import redis
-from redis.client import Pipeline
 from redis.commands.core import Script
 
 from service.cache import keys
@@ -55,6 +53,28 @@ return {found[1], body}
 around the version. Nil when no version is in force or its body is missing. The body key is
 built from the set's member, which ties the layout to one node."""
 
+PUBLISH_VERSION_SCRIPT = """
+local n = tonumber(ARGV[4])
+for i = 1, n do redis.call('SET', KEYS[4 + i], ARGV[4 + i]) end
+local current = redis.call('GET', KEYS[4])
+local top = redis.call('ZREVRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[1])
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+redis.call('DEL', KEYS[3])
+if #ARGV > 4 + n then redis.call('HSET', KEYS[3], unpack(ARGV, 5 + n)) end
+if not current or tonumber(ARGV[1]) > tonumber(current) then
+  redis.call('SET', KEYS[4], ARGV[1])
+end
+if #top == 0 or tonumber(ARGV[2]) >= tonumber(top[2]) then
+  for i = 1, n do redis.call('SET', KEYS[4 + n + i], ARGV[3] .. ARGV[4 + i]) end
+end
+"""
+"""KEYS: the model's versions set, its effective-date set, the version's meta hash, the model's
+pointer, then the version's body keys and the model's top keys, one of each per format in the
+same order. ARGV: the version, its effective score, the top copies' head, the number of formats,
+the bodies in that order, then the meta's fields and values. Scores and versions are integers
+below 2**53, exact as Lua's numbers."""
+
 READ_API_KEY_SCRIPT = """
 local record = redis.call('GET', KEYS[1])
 local requests = false
@@ -74,6 +94,7 @@ key: unknown secrets leave no counters behind."""
 # registering a script on every call would hash it on every request.
 READ_IN_FORCE = Script(None, READ_IN_FORCE_SCRIPT.encode())
 READ_API_KEY = Script(None, READ_API_KEY_SCRIPT.encode())
+PUBLISH_VERSION = Script(None, PUBLISH_VERSION_SCRIPT.encode())
 
 API_KEY_TTL_SECONDS = 300
 """How long a cached API key record lives: revocation deletes it at once; the expiry only bounds
@@ -90,15 +111,29 @@ def publish_version(
 ) -> None:
     """Store ``version`` of the model, one body per format, and make it current if it is newest.
 
-    Bodies are written before the pointer can move. Publishing a version older than the current
-    one records it (for :func:`versions` and :func:`version_in_force`) without moving the pointer;
-    republishing a version with the same arguments leaves the cache as it was.
+    In one script, so one round trip (a transaction that reads the pointer first takes five):
+    the bodies, the version in both sets, its meta replaced, the pointer moved if the version
+    is newer and the ``top`` copies replaced if it is the top version by effective date.
+    Publishing a version older than the current one records it (for :func:`versions` and
+    :func:`version_in_force`) without moving the pointer; republishing a version with the same
+    arguments leaves the cache as it was.
     """
     require_valid_version(version)
     if not bodies:
         raise ValueError("a version needs at least one body")
-    r.mset({keys.body_key(model_id, version, fmt): body for fmt, body in bodies.items()})
-    record_version(r, model_id, version, effective_date, bodies, meta)
+    names = [
+        keys.versions_key(model_id),
+        keys.effective_key(model_id),
+        keys.meta_key(model_id, version),
+        keys.current_key(model_id),
+        *(keys.body_key(model_id, version, fmt) for fmt in bodies),
+        *(keys.top_key(model_id, fmt) for fmt in bodies),
+    ]
+    head = f"{effective_date.toordinal()}:{version}:"
+    score = effective_score(effective_date, version)
+    fields = [item for pair in meta.items() for item in pair]
+    args = [version, score, head, len(bodies), *bodies.values(), *fields]
+    PUBLISH_VERSION(keys=names, args=args, client=r)
 
 
 def require_valid_version(version: int) -> None:
@@ -110,39 +145,6 @@ def require_valid_version(version: int) -> None:
 def effective_score(effective_date: date, version: int) -> int:
     """The score of ``version`` in the effective-date set: later dates first, then versions."""
     return effective_date.toordinal() * VERSION_SLOTS + version
-
-
-def record_version(
-    r: redis.Redis,
-    model_id: str,
-    version: int,
-    effective_date: date,
-    bodies: Mapping[str, bytes],
-    meta: Mapping[str, str | int],
-) -> None:
-    """In one transaction: index the version, replace its meta, move the pointer if forward and
-    replace the ``top`` copies if it is the top version by effective date."""
-    pointer = keys.current_key(model_id)
-    effective = keys.effective_key(model_id)
-    meta_key = keys.meta_key(model_id, version)
-    score = effective_score(effective_date, version)
-
-    def commit(pipe: Pipeline) -> None:
-        current = version_or_none(pipe.get(pointer))
-        top = pipe.zrevrange(effective, 0, 0, withscores=True)
-        pipe.multi()
-        pipe.zadd(keys.versions_key(model_id), {version: version})
-        pipe.zadd(effective, {version: score})
-        pipe.delete(meta_key)
-        if meta:
-            pipe.hset(meta_key, mapping=dict(meta))
-        if current is None or version > current:
-            pipe.set(pointer, version)
-        if not top or score >= top[0][1]:
-            head = f"{effective_date.toordinal()}:{version}:".encode()
-            pipe.mset({keys.top_key(model_id, fmt): head + body for fmt, body in bodies.items()})
-
-    r.transaction(commit, pointer, effective)
 
 
 def version_or_none(raw: bytes | None) -> int | None:

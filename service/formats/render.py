@@ -129,8 +129,14 @@ def _csv(rows: list[tuple[str, ...]]) -> str:
     return buffer.getvalue()
 
 
+_SCALAR = json.JSONEncoder(allow_nan=False).encode
+"""``json.dumps(value, allow_nan=False)`` without making an encoder for each value."""
+
+
 def _dumps(value: Any, level: int = 0) -> str:
     """``json.dumps(value, indent=2)``, but a `Decimal` is written as a number, digit for digit."""
+    if isinstance(value, str | int | float) or value is None:  # first: the usual leaves
+        return _SCALAR(value)
     pad = "\n" + "  " * (level + 1)
     if isinstance(value, Decimal):
         if not value.is_finite():
@@ -139,14 +145,14 @@ def _dumps(value: Any, level: int = 0) -> str:
     if isinstance(value, Mapping):
         if not value:
             return "{}"
-        items = (f"{json.dumps(str(k))}: {_dumps(v, level + 1)}" for k, v in value.items())
+        items = [f"{_SCALAR(str(k))}: {_dumps(v, level + 1)}" for k, v in value.items()]
         return "{" + pad + ("," + pad).join(items) + "\n" + "  " * level + "}"
     if isinstance(value, list | tuple):
         if not value:
             return "[]"
-        items = (_dumps(v, level + 1) for v in value)
+        items = [_dumps(v, level + 1) for v in value]
         return "[" + pad + ("," + pad).join(items) + "\n" + "  " * level + "]"
-    return json.dumps(value, allow_nan=False)
+    return _SCALAR(value)
 
 
 def render_json(document: Mapping[str, Any]) -> str:

@@ -183,8 +183,8 @@ def add_rebalance(
     pushed_by : str, optional
         The id of the key that pushed the weights.
     announce : bool
-        False for all but the last version of a backfill: one event announces the version
-        in force, not every historical one.
+        False for all but the last version of a backfill (:func:`add_rebalances` records
+        one at once): one event announces the version in force, not every historical one.
     provenance : Mapping, optional
         The recipe of a version the worker built (``service.engine.provenance.recipe``).
 
@@ -202,11 +202,68 @@ def add_rebalance(
     sqlalchemy.exc.IntegrityError
         If every one of ``VERSION_ATTEMPTS`` attempts lost a race.
     """
+    version = {
+        "as_of": as_of,
+        "effective_date": effective_date,
+        "weights": weights,
+        "source": source,
+        "pushed_by": pushed_by,
+        "note": note,
+        "provenance": provenance,
+    }
+    return add_rebalances(session, model_id, [version], announce=announce)[0]
+
+
+def add_rebalances(
+    session: Session, model_id: str, versions: Sequence[Mapping[str, Any]], *, announce: bool = True
+) -> list[Rebalance]:
+    """Record a model's next versions, in the order given, as :func:`add_rebalance` records
+    one (each of ``versions`` holds its keyword arguments but ``announce``), and announce the
+    last unless ``announce`` is false: a backfill, whose one event announces the version in
+    force, not every historical one.
+
+    At once: one lock, one read of the latest version and one insert of every row, where a
+    row at a time takes five statements a row (a variant's 106 months on PostgreSQL: 36 ms of
+    CPU, not 191 ms). A lost race retries them all with the versions after the winner's.
+
+    Returns
+    -------
+    list[Rebalance]
+        The new rows, flushed (not committed), in the order of ``versions``.
+    """
+    if not versions:
+        return []
+    fields = [rebalance_fields(model_id, **version) for version in versions]
+    lock_model(session, model_id)
+    for _ in range(VERSION_ATTEMPTS - 1):
+        try:
+            rows = insert_next_versions(session, fields)
+            break
+        except IntegrityError:
+            continue
+    else:
+        rows = insert_next_versions(session, fields)
+    if announce:
+        announce_rebalance(session, rows[-1])
+    return rows
+
+
+def rebalance_fields(
+    model_id: str,
+    *,
+    as_of: date,
+    effective_date: date,
+    weights: Mapping[str, float],
+    source: str,
+    pushed_by: str | None = None,
+    note: str | None = None,
+    provenance: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A new version's row but its version number, checked (ValueError naming the fault)."""
     if source not in SOURCES:
         raise ValueError(f"source {source!r} is not one of {SOURCES}")
     canonical = canonical_weights(weights)
-    lock_model(session, model_id)
-    fields = {
+    return {
         "model_id": model_id,
         "as_of": as_of,
         "effective_date": effective_date,
@@ -217,17 +274,6 @@ def add_rebalance(
         "content_hash": canonical_hash(canonical),
         "provenance": None if provenance is None else as_json_document(provenance),
     }
-    for _ in range(VERSION_ATTEMPTS - 1):
-        try:
-            row = insert_next_version(session, fields)
-            break
-        except IntegrityError:
-            continue
-    else:
-        row = insert_next_version(session, fields)
-    if announce:
-        announce_rebalance(session, row)
-    return row
 
 
 def lock_model(session: Session, model_id: str) -> None:
@@ -246,12 +292,13 @@ def lock_model(session: Session, model_id: str) -> None:
         raise UnknownModelError(f"no published definition for model {model_id!r}")
 
 
-def insert_next_version(session: Session, fields: Mapping[str, Any]) -> Rebalance:
-    """Insert a rebalance as the model's latest version + 1, inside a savepoint."""
+def insert_next_versions(session: Session, fields: Sequence[Mapping[str, Any]]) -> list[Rebalance]:
+    """Insert rebalances of one model as its latest version + 1, + 2..., inside a savepoint."""
     with session.begin_nested():
-        row = Rebalance(version=latest_version(session, fields["model_id"]) + 1, **fields)
-        session.add(row)
-    return row
+        latest = latest_version(session, fields[0]["model_id"])
+        rows = [Rebalance(version=latest + n, **row) for n, row in enumerate(fields, 1)]
+        session.add_all(rows)
+    return rows
 
 
 def latest_version(session: Session, model_id: str) -> int:

@@ -37,7 +37,7 @@ from ..engine.trades import rebalance_many
 from ..factsheets import document_names as factsheet_document_names
 from ..factsheets.build import factsheet_bodies
 from ..ledger import (
-    add_rebalance,
+    add_rebalances,
     get_definition,
     is_variant_id,
     list_rebalances,
@@ -48,7 +48,7 @@ from ..publishing import (
     publish_definitions,
     publish_sample_shelves,
     republish,
-    securities_catalog,
+    security_labels,
 )
 from .figures import record_run
 from .handles import (
@@ -125,7 +125,7 @@ def publish_missing(h: Handles, session, model_id: str) -> int:
     if not missing:
         return 0
     definition = get_definition(session, model_id)
-    return republish(h.redis, definition, missing, securities_catalog(h.data_dir))
+    return republish(h.redis, definition, missing, security_labels(h.data_dir))
 
 
 def record_backtest(session, model_id: str, backtest: Backtest, hashes=None) -> list:
@@ -139,19 +139,17 @@ def record_backtest(session, model_id: str, backtest: Backtest, hashes=None) -> 
     known = worker_as_of_dates(session, model_id)
     definition = get_definition(session, model_id).definition if hashes else None
     new = [r for r in backtest.rebalances if r.date.date() not in known]
-    return [
-        add_rebalance(
-            session,
-            model_id,
-            as_of=r.date.date(),
-            effective_date=effective_date(r.date),
-            weights={t: float(w) for t, w in r.weights.items()},
-            source="worker",
-            announce=r is new[-1],
-            provenance=recipe(definition, hashes[r.date]) if hashes else None,
-        )
+    versions = [
+        {
+            "as_of": r.date.date(),
+            "effective_date": effective_date(r.date),
+            "weights": {t: float(w) for t, w in r.weights.items()},
+            "source": "worker",
+            "provenance": recipe(definition, hashes[r.date]) if hashes else None,
+        }
         for r in new
     ]
+    return add_rebalances(session, model_id, versions)
 
 
 def up_to_date(h: Handles, data: MarketData, ids: list[str]) -> bool:
@@ -304,12 +302,12 @@ def rebuild_cache(h: Handles) -> int:
     for name, body in kept.items():
         if body is not None:
             put_document(h.redis, name, body)
-    catalog = securities_catalog(h.data_dir)
+    labels = security_labels(h.data_dir)
     count = 0
     with h.sessions() as session:
         for definition in definitions:  # the nine and every variant
             rows = list_rebalances(session, definition.model_id, limit=None)
-            count += republish(h.redis, definition, rows, catalog)
+            count += republish(h.redis, definition, rows, labels)
     return count
 
 

@@ -31,7 +31,7 @@ from service.api.audit import audit_buffer
 from service.api.extensions import get_redis, get_session
 from service.app import create_app
 from service.ledger import add_rebalance, create_key, get_definition
-from service.publishing import publish, publish_definitions, securities_catalog
+from service.publishing import publish, publish_definitions, security_labels
 from tests.cache.conftest import redis_url as cache_tests_redis_url
 from tests.ledger import conftest as ledger_fixtures
 from tests.ledger.conftest import empty_postgres_database, postgres_url
@@ -115,7 +115,7 @@ def seed(app) -> None:
         session = get_session()
         publish_definitions(session)
         session.commit()
-        catalog = securities_catalog(None)
+        labels = security_labels(None)
         for model_id, versions in SEED_VERSIONS.items():
             rows = [
                 add_rebalance(
@@ -130,7 +130,7 @@ def seed(app) -> None:
             ]
             session.commit()
             for row in rows:
-                publish(get_redis(), get_definition(session, model_id), row, catalog)
+                publish(get_redis(), get_definition(session, model_id), row, labels)
 
 
 def close_app(app) -> None:

@@ -24,7 +24,7 @@ from service.app import create_app
 from service.cache import flush_all, versions
 from service.config import VARIABLES, settings_from_env
 from service.ledger import add_rebalance, create_key, get_definition, list_rebalances
-from service.publishing import publish, securities_catalog
+from service.publishing import publish, security_labels
 
 from ..live import serve
 from .conftest import close_app, flush_redis, machine_redis_url, redis_unreachable, seed
@@ -61,7 +61,7 @@ def live(tmp_path_factory):
 
 def publish_versions(app, count: int) -> list[int]:
     """Add ``count`` versions of MODEL, each in force from a later day, publishing each."""
-    catalog = securities_catalog(None)
+    labels = security_labels(None)
     published = []
     with app.app_context():
         session = get_session()
@@ -79,7 +79,7 @@ def publish_versions(app, count: int) -> list[int]:
                 source="worker",
             )
             session.commit()
-            publish(get_redis(), definition, row, catalog)
+            publish(get_redis(), definition, row, labels)
             published.append(row.version)
     return published
 

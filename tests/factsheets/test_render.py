@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import math
@@ -16,11 +17,13 @@ from service.engine.backtest import run_backtests
 from service.engine.performance import assemble_table, truncate
 from service.factsheets.build import figures_from_rows, render
 from service.factsheets.charts import charts
+from service.factsheets.pages import factsheet_html, pdf
 from service.worker.jobs import json_rows
 from tests.factsheets.html import SECTIONS
 
 MODEL = "agg-plus-baseline"
 AS_OF = pd.Period("2018-12", "M")
+CHART_IMAGE = re.compile(r'<img class="chart" [^>]*src="data:image/svg\+xml;base64,([^"]+)">')
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +99,19 @@ def test_the_pdf_has_at_most_two_pages_the_name_the_itd_and_the_disclosures(figu
     assert f"{figures['trailing']['model']['itd']:.1%}" in text
     assert "hypothetical and backtested" in text
     assert "Past performance is not indicative of future results." in text
+
+
+def test_the_pdf_is_printed_from_the_charts_as_images_and_is_that_of_the_inline_charts(figures):
+    """WeasyPrint prints each chart as an ``<img>`` of its SVG, the faster way: the PDF must be
+    the one the page with the charts inline gives, to the byte."""
+    drawn = charts(figures)
+    printed = factsheet_html(figures, drawn, None, standalone="print")
+    images = [base64.b64decode(image).decode() for image in CHART_IMAGE.findall(printed)]
+    assert images == [drawn[name] for name in ("growth", "calendar", "beta", "sectors")]
+    assert "<svg" not in printed
+    inline = CHART_IMAGE.sub(lambda image: base64.b64decode(image[1]).decode(), printed)
+    assert "<img" not in inline and inline.count('<svg class="chart"') == 4
+    assert pdf(printed) == pdf(inline)
 
 
 def test_a_model_with_less_than_a_year_of_returns_gets_its_fact_sheet(small_sample):

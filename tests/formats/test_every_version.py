@@ -13,7 +13,7 @@ import pytest
 
 from service.engine.models import MODELS
 from service.ledger import get_definition, list_rebalances, make_engine, session_factory, upgrade
-from service.publishing import publish_definitions, rendered_bodies, weights_document
+from service.publishing import labels_of, publish_definitions, rendered_bodies, weights_document
 from service.worker.jobs import record_backtest
 
 from .test_render import ORION_SECURITY_KEYS, TWO_DECIMALS, read_csv, read_orion
@@ -27,6 +27,7 @@ def published(small_sample, small_backtests, tmp_path_factory):
     engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('ledger') / 'ledger.db'}")
     upgrade(engine)
     bodies = []
+    labels = labels_of(small_sample.securities)
     with session_factory(engine)() as session:
         publish_definitions(session)
         for model_id, backtest in small_backtests.items():
@@ -35,7 +36,7 @@ def published(small_sample, small_backtests, tmp_path_factory):
         for model_id in MODELS:
             definition = get_definition(session, model_id)
             for row in list_rebalances(session, model_id, limit=None):
-                document = weights_document(definition, row, small_sample.securities)
+                document = weights_document(definition, row, labels)
                 bodies.append((model_id, row.version, rendered_bodies(document)))
     engine.dispose()
     return bodies

@@ -14,12 +14,13 @@ from service.ledger.database import make_engine, session_factory
 from service.ledger.repository import (
     UnknownModelError,
     add_rebalance,
+    add_rebalances,
     get_rebalance,
     latest_rebalance,
     list_rebalances,
     worker_as_of_dates,
 )
-from service.ledger.schema import Rebalance
+from service.ledger.schema import Rebalance, WebhookEvent
 
 from .factories import FIRST_AS_OF, add_versions, publish_model
 
@@ -161,6 +162,70 @@ def first_rebalance_fields():
         "weights": [["AGG", 1.0]],
         "source": "worker",
     }
+
+
+def backfill(months: int) -> list[dict]:
+    """``months`` worker versions, one a month from ``FIRST_AS_OF``'s month."""
+    return [
+        {
+            "as_of": date(2024 + m // 12, m % 12 + 1, 28),
+            "effective_date": date(2024 + m // 12, m % 12 + 1, 28),
+            "weights": {"AGG": 0.5, "HYG": 0.5 - m / 1000, "TLT": m / 1000},
+            "source": "worker",
+        }
+        for m in range(months)
+    ]
+
+
+def test_a_backfill_is_the_next_versions_in_order_and_one_event_for_the_last(session):
+    publish_model(session)
+    first = add_one(session, "agg-plus-baseline")
+    rows = add_rebalances(session, "agg-plus-baseline", backfill(5))
+    session.commit()
+    assert [row.version for row in rows] == [2, 3, 4, 5, 6]
+    assert [row.as_of for row in rows] == [v["as_of"] for v in backfill(5)]
+    events = session.scalars(select(WebhookEvent).order_by(WebhookEvent.id)).all()
+    assert [event.version for event in events] == [first.version, 6]
+    single = [add_one(session, "agg-plus-baseline") for _ in range(2)]
+    assert [row.version for row in single] == [7, 8]
+    assert add_rebalances(session, "agg-plus-baseline", []) == []
+
+
+def test_a_backfill_is_the_rows_one_at_a_time_would_be(session):
+    publish_model(session, "agg-plus-baseline")
+    publish_model(session, "hy-plus-baseline")
+    batch = add_rebalances(session, "agg-plus-baseline", backfill(4), announce=False)
+    one_by_one = [
+        add_rebalance(session, "hy-plus-baseline", announce=False, **version)
+        for version in backfill(4)
+    ]
+    session.commit()
+    columns = ("version", "as_of", "effective_date", "weights", "source", "content_hash")
+    assert [[getattr(r, c) for c in columns] for r in batch] == [
+        [getattr(r, c) for c in columns] for r in one_by_one
+    ]
+    assert session.scalars(select(WebhookEvent)).all() == []
+
+
+def test_a_backfill_that_loses_the_race_takes_the_versions_after_the_winner(ledger_engine):
+    make_session = session_factory(ledger_engine)
+    with make_session() as session:
+        publish_model(session)
+        session.commit()
+
+    def backfiller():
+        with make_session() as second:
+            rows = add_rebalances(second, "agg-plus-baseline", backfill(3))
+            second.commit()
+            return [row.version for row in rows]
+
+    with make_session() as first, ThreadPoolExecutor(1) as pool:
+        first.add(Rebalance(version=1, content_hash="", **first_rebalance_fields()))
+        first.flush()
+        versions = pool.submit(backfiller)
+        threading.Event().wait(1.0)  # the backfill is now blocked behind the first writer
+        first.commit()
+        assert versions.result() == [2, 3, 4]
 
 
 def test_version_in_force_on_a_date(session):

@@ -197,7 +197,7 @@ def ledger_weights(model_id: str, on: date, fmt: str) -> tuple[int, bytes]:
     from redis.exceptions import RedisError
 
     from ...ledger import latest_rebalance, list_rebalances
-    from ...publishing import rendered_bodies, republish, securities_catalog, weights_document
+    from ...publishing import rendered_bodies, republish, security_labels, weights_document
 
     count_ledger_fallback("weights")
     definition = licensed_definition(model_id)
@@ -205,8 +205,8 @@ def ledger_weights(model_id: str, on: date, fmt: str) -> tuple[int, bytes]:
     rebalance = latest_rebalance(session, model_id, on)
     if rebalance is None:
         fail(404, f"{model_id} has no version in force on {on}", field="as_of")
-    catalog = securities_catalog(current_app.config["DATA_DIR"])
-    body = rendered_bodies(weights_document(definition, rebalance, catalog))[FORMATS[fmt].name]
+    labels = security_labels(current_app.config["DATA_DIR"])
+    body = rendered_bodies(weights_document(definition, rebalance, labels))[FORMATS[fmt].name]
     with contextlib.suppress(RedisError):
-        republish(get_redis(), definition, list_rebalances(session, model_id, limit=None), catalog)
+        republish(get_redis(), definition, list_rebalances(session, model_id, limit=None), labels)
     return rebalance.version, body

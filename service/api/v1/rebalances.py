@@ -251,18 +251,18 @@ def publish_quietly(definition, row) -> None:
     """
     from redis.exceptions import RedisError
 
-    from ...publishing import publish, publish_later, securities_catalog
+    from ...publishing import publish, publish_later, security_labels
 
-    catalog = securities_catalog(current_app.config["DATA_DIR"])
+    labels = security_labels(current_app.config["DATA_DIR"])
     try:
-        publish(get_redis(), definition, row, catalog)
+        publish(get_redis(), definition, row, labels)
     except RedisError:
         current_app.logger.warning(
             "redis unavailable: %s version %s is in the ledger but not the cache yet",
             row.model_id,
             row.version,
         )
-        publish_later(get_redis(), definition, row, catalog)
+        publish_later(get_redis(), definition, row, labels)
 
 
 def replay(record, digest: str) -> Response:
