@@ -6,8 +6,9 @@ Run from the project's root, with a Redis server (default the machine's, databas
 
 Creates N varied variants (default 200: each of the six optimizer models, with zero to three
 excluded tickers, a risk multiplier from 0.6 to 1.4 and some with tighter caps) in a fresh
-SQLite ledger, queues their builds as the monthly run does (25 a job) and runs ``rq worker
---burst`` with 1 process, then again on a fresh ledger with 2 processes at once (each on one
+SQLite ledger, queues their builds as the monthly run does (25 a job) and runs ``plusalpha
+worker --burst`` (an RQ worker that forks its work horses with the jobs' modules and the solver
+loaded) with 1 process, then again on a fresh ledger with 2 processes at once (each on one
 thread of BLAS: one core a worker). It prints, for
 each, the wall time, the variants a minute and the seconds per variant, then the speed-up.
 The issue's goal: a speed-up of at least 1.7 on 2 cores, and 200 variants in under 60 s with 2
@@ -35,7 +36,7 @@ sys.path[:0] = [str(ROOT)]
 from service.config import VARIABLES, settings_from_env  # noqa: E402
 from service.engine.models import MODELS  # noqa: E402
 from service.publishing import market_data  # noqa: E402
-from service.worker.handles import QUEUE, handles, queue_variant_builds  # noqa: E402
+from service.worker.handles import handles, queue_variant_builds  # noqa: E402
 from service.worker.variants import create_variant  # noqa: E402
 
 BASES = [m.id for m in MODELS.values() if m.algorithm == "optimizer"]
@@ -83,13 +84,12 @@ def prepare(env: dict[str, str], wanted: list[dict]) -> None:
     queue_variant_builds(h.redis, ids)
 
 
-def build(env: dict[str, str], redis_url: str, workers: int) -> tuple[float, float]:
+def build(env: dict[str, str], workers: int) -> tuple[float, float]:
     """Seconds until ``workers`` burst RQ workers have emptied the queue, and the CPU seconds
     they (and the work horses they forked) used."""
     base = {name: value for name, value in os.environ.items() if name not in VARIABLES}
     base |= dict.fromkeys(("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"), "1")
-    rq = Path(sys.executable).with_name("rq")
-    command = [str(rq), "worker", "--burst", "--url", redis_url, "--quiet", QUEUE]
+    command = [str(Path(sys.executable).with_name("plusalpha")), "worker", "--burst"]
     before = cpu_of_children()
     started = time.perf_counter()
     processes = [
@@ -127,7 +127,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="bench-variants-") as root:
             env = environment(Path(root), args.redis, args.data)
             prepare(env, wanted)
-            seconds[workers], cpu = build(env, args.redis, workers)
+            seconds[workers], cpu = build(env, workers)
             built = ready_count(env)
         print(
             f"{workers} worker(s): {args.variants} variants ({built} ready) in "

@@ -34,11 +34,12 @@ def app_handles():
 
 @click.command("worker")
 @click.option("--once", is_flag=True, help="Run what is due now and exit.")
-def worker_command(once: bool) -> None:
+@click.option("--burst", is_flag=True, help="Run the queued jobs, then exit.")
+def worker_command(once: bool, burst: bool) -> None:
     """Run the rebalance worker: the months that are due, then after every month end; and
-    deliver webhooks (not with --once: events wait in the outbox for a worker)."""
+    deliver webhooks (not with --once or --burst: events wait in the outbox for a worker)."""
     from ..worker.handles import QUEUE
-    from ..worker.jobs import run_due, scheduled_run
+    from ..worker.jobs import prepare_work_horses, run_due, scheduled_run
 
     h = app_handles()
     if once:
@@ -53,15 +54,18 @@ def worker_command(once: bool) -> None:
         return
     from rq import Queue
 
-    from ..engine.optimize import compile_solver
     from ..worker.figures import MeasuredWorker
     from ..worker.webhooks import run_dispatcher
 
-    compile_solver()  # here, once: RQ forks each job's work horse from this process
+    prepare_work_horses()
     queue = Queue(QUEUE, connection=h.redis)
+    worker = MeasuredWorker([queue], connection=h.redis)
+    if burst:
+        worker.work(burst=True)
+        return
     queue.enqueue(scheduled_run)
     run_dispatcher()  # the webhooks outbox, polled beside the jobs
-    MeasuredWorker([queue], connection=h.redis).work(with_scheduler=True)
+    worker.work(with_scheduler=True)
 
 
 @cache_cli.command("rebuild")

@@ -112,3 +112,32 @@ def test_a_job_scheduled_two_seconds_ahead_runs_on_the_services_redis(worker_red
     assert job.started_at.replace(tzinfo=UTC) >= due - timedelta(seconds=1)
     if backend == "embedded":
         assert len(embedded_redis_servers(var_dir)) == 1
+
+
+def test_a_burst_worker_runs_the_queued_jobs_then_exits(
+    tmp_path, few_months_data, redis_server_unreachable
+):
+    """``plusalpha worker --burst`` (how a batch of variant builds can be run): the jobs queued
+    before it starts run, then it exits by itself, having scheduled no monthly run."""
+    if redis_server_unreachable:
+        pytest.skip(redis_server_unreachable)
+    url = redis_url().rsplit("/", 1)[0] + f"/{SCHEDULER_REDIS_DB}"
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    queue = Queue(QUEUE, connection=client)
+    token = uuid.uuid4().hex
+    job = queue.enqueue("tests.worker.scheduled.mark", "burst-mark", token)
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("plusalpha")), "worker", "--burst"],
+        env=service_env(tmp_path / "var", few_months_data, url),
+        capture_output=True,
+        timeout=RUN_TIMEOUT,
+    )
+    try:
+        assert done.returncode == 0, done.stderr.decode()
+        assert job.get_status(refresh=True) == JobStatus.FINISHED, job.exc_info
+        assert client.get("burst-mark") == token.encode()
+        assert len(queue) == 0
+        assert queue.scheduled_job_registry.get_job_ids() == []
+    finally:
+        client.flushdb()
