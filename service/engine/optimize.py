@@ -23,7 +23,7 @@ this module checks the inputs and states the results.
 
 Statuses are exact: ``min_variance`` when the least risk the constraints allow (solved for) is
 above the target; ``unconstrained`` when a portfolio within the target earns the most expected
-return to within ``RESOLUTION`` of the largest (tied best returns included).
+return to within ``solver.RESOLUTION`` of the largest (tied best returns included).
 """
 
 from __future__ import annotations
@@ -255,5 +255,6 @@ def _problem(mu, sigma, target, upper, groups, caps, previous, kappa, eta) -> tu
     # it finds within the target is, however the variance is summed. On real data this is
     # below 1e-11 of the target; it matters only for targets near floating point's resolution.
     target = float(target)
-    ceiling = target * (1 - min(n * np.finfo(float).eps * largest / target**2, 0.5))
+    variance = max(target**2, np.finfo(float).tiny)
+    ceiling = target * (1 - min(n * np.finfo(float).eps * largest / variance, 0.5))
     return mu, sigma, target, upper, groups, caps, cappable, previous, kappa, eta, ceiling
