@@ -66,20 +66,6 @@ IDENTITY_COLUMNS = ("model_id", "name", "group")
 """The columns of a table row that name it rather than measure it."""
 
 
-def prepare_work_horses() -> None:
-    """Import what the jobs use, and load the compiled solver, in an RQ worker before it forks
-    a work horse for each job: each job then starts with them instead of spending about two
-    seconds of CPU on them. The data is not loaded here: each job reads it afresh, so that a
-    monthly run sees the prices imported since the worker started."""
-    import matplotlib.figure  # noqa: F401 (the fact sheets' charts)
-    import weasyprint  # noqa: F401 (the fact sheets' PDF)
-
-    from ..engine.optimize import compile_solver
-    from . import variants  # noqa: F401
-
-    compile_solver()
-
-
 def effective_date(as_of: pd.Timestamp) -> datetime:
     """A rebalance built after the close of ``as_of`` is in force from the next business day."""
     return (as_of + pd.offsets.BDay(1)).date()
