@@ -27,15 +27,40 @@ BUILD_JOB = "service.worker.variants.build_variants"
 BUILD_TIMEOUT_SECONDS = 3600
 """A job building variants may run this long before RQ stops it."""
 BUILD_BATCH = 25
-"""Variants per build job: a job's variants share each month's risk model and signals."""
+"""The most variants a build job holds: a job's variants share each month's risk model and
+signals (about 1.1 s of a job, against 1.6 s a variant for its own backtest, records and fact
+sheet)."""
+TAIL_BATCH = 5
+"""The fewest variants a build job holds, unless there are fewer to build."""
+
+
+def build_batches(variant_ids: list[str]) -> list[list[str]]:
+    """The variants in jobs, largest first: a quarter of those left a job, from
+    :data:`BUILD_BATCH` down to :data:`TAIL_BATCH` (a guided schedule, as OpenMP's); fewer
+    than that left over join the last job.
+
+    Large jobs share each month's shared work among many variants; the small ones at the end
+    keep the workers finishing together, whatever their number. In jobs of 25 alone, 200
+    variants on 2 workers were 8 jobs, and the worker that drew the last one worked for a
+    minute while the other had stopped (a speed-up of 1.57, not 2).
+    """
+    batches, start = [], 0
+    while start < len(variant_ids):
+        left = len(variant_ids) - start
+        size = min(BUILD_BATCH, max(TAIL_BATCH, -(-left // 4)))
+        if left - size < TAIL_BATCH:
+            size = left
+        batches.append(variant_ids[start : start + size])
+        start += size
+    return batches
 
 
 def queue_variant_builds(redis, variant_ids: list[str]) -> int:
-    """Queue the builds of the variants, :data:`BUILD_BATCH` a job; how many jobs."""
+    """Queue the builds of the variants (:func:`build_batches`); how many jobs."""
     from rq import Queue
 
     queue = Queue(QUEUE, connection=redis)
-    batches = [variant_ids[i : i + BUILD_BATCH] for i in range(0, len(variant_ids), BUILD_BATCH)]
+    batches = build_batches(variant_ids)
     for batch in batches:
         queue.enqueue(
             BUILD_JOB,
