@@ -16,7 +16,8 @@ from pypdf import PdfReader
 from service.engine.backtest import run_backtests
 from service.engine.performance import assemble_table, truncate
 from service.factsheets.build import figures_from_rows, render
-from service.factsheets.charts import charts
+from service.factsheets import charts as chart_module
+from service.factsheets.charts import charts, fit
 from service.factsheets.pages import factsheet_html, pdf
 from service.worker.jobs import json_rows
 from tests.factsheets.html import SECTIONS
@@ -78,6 +79,32 @@ def test_charts_are_accessible_inline_svg_without_inline_styles(figures):
         ids = re.findall(r' id="([^"]+)"', svg)
         assert all(i.startswith(f"{name}-") for i in ids), name
     assert charts(figures) == drawn  # deterministic: the same figures, the same ETag
+
+
+@pytest.mark.parametrize("name", ["AGG+ Aggressive-Diversified", "Acme core bond, no HY " * 9])
+def test_every_label_and_the_legend_are_inside_each_chart_a_pad_from_its_edges(
+    figures, name, monkeypatch
+):
+    """``charts.fit`` sets each chart's margins from its labels' text: nothing is cut, and
+    nothing floats away from the edges (a pad of 3.2 points, as ``tight_layout(pad=0.4)``). A
+    long variant name is wrapped in the legends, whose columns are as many as fit."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    edges = []
+
+    def fit_then_measure(figure, ax):
+        fit(figure, ax)
+        renderer = FigureCanvasAgg(figure).get_renderer()
+        box = ax.get_tightbbox(renderer)  # tick labels, legend and the axes themselves
+        width, height = figure.get_size_inches() * figure.dpi
+        pixels = figure.dpi / 72  # a point
+        edges.append(np.array([box.x0, width - box.x1, box.y0, height - box.y1]) / pixels)
+
+    monkeypatch.setattr(chart_module, "fit", fit_then_measure)
+    charts({**figures, "name": name})
+    assert len(edges) == 4
+    for chart in edges:
+        assert all(2.7 < edge < 3.7 for edge in chart), chart  # left, right, bottom, top
 
 
 def test_the_page_has_every_section_in_order(figures):
