@@ -90,7 +90,7 @@ def fit(figure, ax) -> None:
     points = renderer.points_to_pixels
     reach = points(rcParams["xtick.major.size"] + rcParams["xtick.major.pad"])  # tick and gap
     pad = points(0.4 * rcParams["font.size"])
-    legend = ax.get_legend()
+    entries = len(ax.get_legend().texts) if ax.get_legend() else 0
     for _ in range(2):  # again at the axes' new size, where the locators may choose other ticks
         box = ax.get_position()
         across, up = box.width * width, box.height * height
@@ -105,9 +105,9 @@ def fit(figure, ax) -> None:
             left = max(left, reach + text_width)
             bottom = max(bottom, line - above - where * up)
             top = max(top, where * up + above - up)
-        if legend is not None:  # above the axes, from their left: in as many columns as fit
+        if entries:  # the legend, above the axes from their left, in as many columns as fit
             gap = points(rcParams["legend.borderaxespad"] * rcParams["font.size"])
-            for columns in range(len(legend.texts), 0, -1):
+            for columns in range(entries, 0, -1):
                 extent = legend_above(ax, columns).get_tightbbox(renderer)
                 if pad + left + gap + extent.width <= width - pad:
                     break

@@ -27,9 +27,9 @@ BUILD_JOB = "service.worker.variants.build_variants"
 BUILD_TIMEOUT_SECONDS = 3600
 """A job building variants may run this long before RQ stops it."""
 BUILD_BATCH = 25
-"""The most variants a build job holds: a job's variants share each month's risk model and
-signals (about 1.1 s of a job, against 1.6 s a variant for its own backtest, records and fact
-sheet)."""
+"""The most variants a build job holds: a job's variants share the data and each month's risk
+model and signals (about 1.6 s of a job, against 1.4 s a variant for its own backtest, records
+and fact sheet)."""
 TAIL_BATCH = 5
 """The fewest variants a build job holds, unless there are fewer to build."""
 

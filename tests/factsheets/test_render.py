@@ -15,8 +15,8 @@ from pypdf import PdfReader
 
 from service.engine.backtest import run_backtests
 from service.engine.performance import assemble_table, truncate
-from service.factsheets.build import figures_from_rows, render
 from service.factsheets import charts as chart_module
+from service.factsheets.build import figures_from_rows, render
 from service.factsheets.charts import charts, fit
 from service.factsheets.pages import factsheet_html, pdf
 from service.worker.jobs import json_rows
