@@ -6,11 +6,11 @@ Run from the project's root, with a Redis server (default the machine's, databas
 
 Creates N varied variants (default 200: each of the six optimizer models, with zero to three
 excluded tickers, a risk multiplier from 0.6 to 1.4 and some with tighter caps) in a fresh
-SQLite ledger, queues their builds as the monthly run does (25 a job) and runs ``plusalpha
-worker --burst`` (an RQ worker that forks its work horses with the jobs' modules and the solver
-loaded) with 1 process, then again on a fresh ledger with 2 processes at once (each on one
-thread of BLAS: one core a worker). It prints, for
-each, the wall time, the variants a minute and the seconds per variant, then the speed-up.
+SQLite ledger, queues their builds as the monthly run does (jobs of 25 down to 5) and runs
+``plusalpha worker --burst`` (an RQ worker that forks its work horses with the jobs' modules and
+the solver loaded) with 1 process, then again on a fresh ledger with 2 processes at once (each
+on one thread of BLAS: one core a worker). It prints, for each, the wall time, the variants a
+minute and the seconds per variant, then the speed-up.
 The issue's goal: a speed-up of at least 1.7 on 2 cores, and 200 variants in under 60 s with 2
 workers. Every figure is measured in this run; the CPU seconds a variant (the workers' and
 their work horses', start-up included) also compare across runs on a machine others share.
