@@ -1,5 +1,7 @@
 """Schemas shared by several resources."""
 
+import re
+
 from marshmallow import RAISE, Schema, fields, validate
 
 MAX_PAGE = 100
@@ -47,3 +49,28 @@ class ProblemSchema(Schema):
     status = fields.Integer()
     detail = fields.String()
     errors = fields.List(fields.Nested(FieldErrorSchema))
+
+
+TICKER_PATTERN = r"^[A-Z0-9][A-Z0-9.\-/]{0,19}$"
+"""A ticker symbol once spaces are dropped and case is ignored: a letter or digit, then up to 19
+letters, digits, '.', '-' or '/' (BRK.B, BF-B, Z00CA01)."""
+TICKER_INPUT_PATTERN = r"^\s*[A-Za-z0-9][A-Za-z0-9.\-/]{0,19}\s*$"
+"""What a client may send, as the OpenAPI document states it."""
+
+
+class Ticker(fields.String):
+    """A ticker as a client names it: surrounding spaces dropped, case ignored (``" mbb"`` is
+    ``MBB``); what is not a ticker symbol at all is an error of the field (and its index in a
+    list, ``options.restricted[0]``)."""
+
+    default_error_messages = {"ticker": "Not a ticker symbol: {input!r}."}
+
+    def __init__(self, **kwargs):
+        metadata = {"pattern": TICKER_INPUT_PATTERN, **kwargs.pop("metadata", {})}
+        super().__init__(metadata=metadata, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs).strip().upper()
+        if not re.fullmatch(TICKER_PATTERN, text):
+            raise self.make_error("ticker", input=value[:40])
+        return text
