@@ -178,7 +178,8 @@ class Webhooks(MethodView):
         """Subscribe a URL to events; the signing secret is in this answer only
 
         The URL must be https and its host must not resolve to a loopback, private, link-local,
-        multicast or reserved address (422 naming ``url`` and the rule).
+        multicast or reserved address (422 naming ``url`` and the rule). An event type that no
+        model of ``models`` can still have is a 422 naming it (``events[i]``).
         """
         from ...ledger.webhooks import count_subscriptions, create_subscription
 
@@ -219,7 +220,9 @@ class Webhook(MethodView):
 
         The key making the change owns the subscription from then on: it sees what that key may
         read. Disabling it cancels its pending deliveries; enabling it clears why it was
-        disabled.
+        disabled. A change of ``events`` or ``models`` is held to the rule of a create: the
+        events (the stored ones, when only ``models`` changes) must be ones a model of the list
+        can still have (422 naming ``events[i]``).
         """
         from ...ledger.schema import utc_now
         from ...ledger.webhooks import cancel_deliveries
