@@ -65,7 +65,15 @@ def events_field(**kwargs) -> fields.List:
     return fields.List(
         fields.String(validate=validate.OneOf(EVENT_TYPES)),
         validate=validate.Length(min=1),
-        metadata={"description": "The event types to receive: " + ", ".join(EVENT_TYPES)},
+        metadata={
+            "description": "The event types to receive: "
+            + ", ".join(EVENT_TYPES)
+            + ". One that no model of `models` can still have is a 422 naming it "
+            "(`events[i]`): model.rebalanced needs one of the nine models or a variant building "
+            "or ready; variant.ready one of the nine (its variants to come) or a variant "
+            "building; variant.failed one of the nine or a variant building or ready (a retired "
+            "variant has none); webhook.test goes to any subscription."
+        },
         **kwargs,
     )
 
@@ -75,7 +83,13 @@ def models_field(**kwargs) -> fields.List:
         fields.String(validate=MODEL_ID),
         allow_none=True,
         validate=validate.Length(min=1, error="Give null for every model, or at least one."),
-        metadata={"description": "The models whose events to receive; null for every model."},
+        metadata={
+            "description": "The models whose events to receive, each one the key may read "
+            "(one of the nine it is licensed for, or a variant of its tenant); null for every "
+            "model. A model of the nine matches its variants' events too, variant.ready and "
+            "variant.failed included: a variant's id is made when it is created, so name its "
+            "base model to hear of the variants to come."
+        },
         **kwargs,
     )
 

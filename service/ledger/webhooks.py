@@ -104,20 +104,23 @@ def wants(
     subscription: WebhookSubscription, key: ApiKey, event: WebhookEvent, owners: dict
 ) -> bool:
     """Whether the event goes to the subscription: recorded since it was made, its type asked
-    for, and its model among those the subscription names and its key may read. A variant's
-    key may read it when the key is of the variant's tenant and may read its base model
-    (``owners``: each variant's ``(tenant, base_model)``), as on every API route."""
+    for, and its model one the subscription names and its key may read.
+
+    A variant's event matches a ``models`` list that names the variant or its base model (a
+    variant's id is made by the service, so a platform names the base model to hear of the
+    variants to come). The key may read a variant when it is of the variant's tenant and may
+    read its base model (``owners``: each variant's ``(tenant, base_model)``), as on every API
+    route."""
     if event.type not in subscription.events or event.created_at < subscription.created_at:
         return False
     if event.model_id is None:
         return True
-    if subscription.models is not None and event.model_id not in subscription.models:
+    tenant, licensed = owners.get(event.model_id, (None, event.model_id))
+    named = subscription.models
+    if named is not None and event.model_id not in named and licensed not in named:
         return False
-    licensed = event.model_id
-    if event.model_id in owners:
-        tenant, licensed = owners[event.model_id]
-        if key.tenant != tenant:
-            return False
+    if tenant is not None and key.tenant != tenant:
+        return False
     return key.models is None or licensed in key.models
 
 
@@ -172,6 +175,34 @@ def delivery_row(subscription_id: str, event_id: int, now: datetime) -> dict:
 
 
 # --- subscriptions -----------------------------------------------------------------------------
+
+
+STILL_ANNOUNCED = {
+    "building": (MODEL_REBALANCED, VARIANT_READY, VARIANT_FAILED),
+    "ready": (MODEL_REBALANCED, VARIANT_FAILED),
+    "failed": (),
+}
+"""The events a live variant can still have, by its status: its first build records its
+versions (one ``model.rebalanced``) and ends ``ready`` or ``failed``; a ready one gets a version
+each month, pushed or built, and a month's build can fail; a failed one is never built again. A
+retired variant has none."""
+
+
+def deliverable_events(session: Session, models: Iterable[str] | None) -> set[str]:
+    """The event types a subscription filtered on ``models`` (model ids that exist) can still
+    receive: every type for null or for a list that names one of the nine (its own versions,
+    and its variants to come); for a list of variants only, ``webhook.test`` and what those
+    variants can still have (:data:`STILL_ANNOUNCED`)."""
+    if models is None:
+        return set(EVENT_TYPES)
+    found = {WEBHOOK_TEST}
+    for model_id in models:
+        variant = session.get(Variant, model_id)
+        if variant is None:
+            return set(EVENT_TYPES)
+        if variant.retired_at is None:
+            found.update(STILL_ANNOUNCED[variant.status])
+    return found
 
 
 def create_subscription(

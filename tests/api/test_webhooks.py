@@ -4,13 +4,21 @@ through gunicorn and the RQ worker, in tests/faults/test_webhooks.py."""
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
+from rq import Queue
 from standardwebhooks.webhooks import Webhook
 
 from schemas.webhooks import EVENT_TYPES
-from service.api.extensions import get_session
-from service.ledger import webhooks
+from service.api.extensions import get_redis, get_session
+from service.engine.backtest import run_backtests
+from service.engine.performance import truncate
+from service.engine.variants import spec_from_definition
+from service.ledger import get_definition, webhooks
 from service.ledger.webhooks import dispatch_events
+from service.worker.handles import QUEUE, handles
+from service.worker.variants import fail as fail_build
+from service.worker.variants import finish
 
 from .conftest import bearer
 
@@ -18,6 +26,9 @@ PUBLIC_URL = "https://93.184.216.34/hooks/plusalpha"
 """A literal public address: it resolves without DNS, which the test machine lacks."""
 MODEL = "agg-plus-baseline"
 CREATE = {"url": PUBLIC_URL, "events": ["model.rebalanced"], "models": None}
+MODEL_EVENTS = ["model.rebalanced", "variant.ready", "variant.failed"]
+"""The event types that announce a model or a variant (``webhook.test`` is sent on request)."""
+VARIANT_SCOPES = ["webhooks:write", "variants:write", "rebalances:write", "models:read"]
 
 
 @pytest.fixture
@@ -202,3 +213,125 @@ def test_a_push_is_a_pending_delivery_listed_with_its_event(api_app, client, key
     assert missing.status_code == 404
     bad_cursor = client.get(f"/v1/webhooks/{created['id']}/deliveries?cursor=x", headers=key)
     assert bad_cursor.status_code == 422
+
+
+@pytest.fixture(scope="module")
+def short_sample(small_sample):
+    """The sample's real-ticker series to December 2018: a variant builds in seconds."""
+    return truncate(small_sample, pd.Period("2018-12", "M"))
+
+
+def new_variant(client, key, excluded: str) -> str:
+    """A new variant of ``MODEL`` without ``excluded``, ``building``; its id."""
+    body = {"base_model": MODEL, "name": f"No {excluded}", "exclude_tickers": [excluded]}
+    response = client.post("/v1/variants", json=body, headers=key)
+    assert response.status_code == 202, response.json
+    return response.json["id"]
+
+
+def build(api_app, variant_id: str, data) -> None:
+    """Build the variant on ``data`` as the job its creation queued does on the whole sample
+    (that job is dropped): its versions recorded and published, then ``ready``."""
+    with api_app.app_context():
+        Queue(QUEUE, connection=get_redis()).empty()
+        spec = spec_from_definition(get_definition(get_session(), variant_id).definition)
+        finish(handles(api_app.config), data, spec.id, run_backtests(data, [spec])[spec.id])
+
+
+def delivered(client, key, webhook: dict) -> list[tuple]:
+    """The subscription's deliveries as ``(type, model_id, version)`` (0 for a variant's
+    status), sorted."""
+    page = client.get(f"/v1/webhooks/{webhook['id']}/deliveries?limit=100", headers=key).json
+    assert page["next_cursor"] is None
+    events = [d["event"] for d in page["data"]]
+    return sorted((e["type"], e["data"]["model_id"], e["data"].get("version", 0)) for e in events)
+
+
+def subscribe(client, key, events: list[str], models: list[str] | None):
+    body = {**CREATE, "events": events, "models": models}
+    return client.post("/v1/webhooks", json=body, headers=key)
+
+
+def refused(response) -> list[str]:
+    """The fields a 422 problem names."""
+    assert response.status_code == 422, response.json
+    assert response.content_type == "application/problem+json"
+    return [e["field"] for e in response.json["errors"]]
+
+
+def test_a_variants_events_reach_its_tenants_subscriptions_to_its_base_model(
+    api_app, client, make_key, short_sample
+):
+    key = bearer(make_key(scopes=VARIANT_SCOPES))
+    other_tenant = bearer(make_key(scopes=VARIANT_SCOPES, tenant="tenant-b"))
+    on_base = create(client, key, events=MODEL_EVENTS, models=[MODEL])
+    on_another_model = create(client, key, events=MODEL_EVENTS, models=["hy-plus-baseline"])
+    of_another_tenant = create(client, other_tenant, events=MODEL_EVENTS, models=[MODEL])
+    built, failed = new_variant(client, key, "HYG"), new_variant(client, key, "JNK")
+    on_variant = create(client, key, events=MODEL_EVENTS, models=[built])  # while building
+    build(api_app, built, short_sample)
+    fail_build(handles(api_app.config), failed, "no prices")
+    push = {"effective_date": "2024-11-01", "weights": [{"ticker": "AGG", "weight": 1.0}]}
+    pushed = client.post(
+        f"/v1/models/{built}/rebalances", json=push, headers={**key, "Idempotency-Key": "v1"}
+    )
+    assert pushed.status_code == 201, pushed.json
+    with api_app.app_context():
+        dispatch_events(get_session())
+        get_session().commit()
+    version = pushed.json["version"]
+    of_built = [
+        ("model.rebalanced", built, version - 1),  # its build's versions, as one event
+        ("model.rebalanced", built, version),
+        ("variant.ready", built, 0),
+    ]
+    assert delivered(client, key, on_base) == sorted([*of_built, ("variant.failed", failed, 0)])
+    assert delivered(client, key, on_variant) == of_built
+    assert delivered(client, key, on_another_model) == []
+    assert delivered(client, other_tenant, of_another_tenant) == []
+    # Ready once: a subscription made now to the variant alone would never hear it again.
+    assert refused(subscribe(client, key, ["variant.ready"], [built])) == ["events[0]"]
+
+
+def test_an_event_type_no_model_of_the_list_can_have_is_a_422_naming_it(api_app, client, make_key):
+    key = bearer(make_key(scopes=VARIANT_SCOPES))
+    building, failed, retired = (new_variant(client, key, t) for t in ("HYG", "JNK", "TLT"))
+    fail_build(handles(api_app.config), failed, "no prices")
+    assert client.delete(f"/v1/variants/{retired}", headers=key).status_code == 200
+    answer = subscribe(client, key, ["webhook.test", "variant.ready"], [failed])
+    assert refused(answer) == ["events[1]"]
+    message = answer.json["errors"][0]["message"]
+    assert "variant.ready" in message and "a variant building and not retired" in message
+    both = ["model.rebalanced", "variant.failed"]
+    assert refused(subscribe(client, key, both, [retired])) == ["events[0]", "events[1]"]
+    assert refused(subscribe(client, key, ["variant.ready"], [failed, retired])) == ["events[0]"]
+    for events, models in [
+        (MODEL_EVENTS, [building]),
+        (["variant.ready"], [failed, MODEL]),
+        (["webhook.test"], [failed]),
+        (MODEL_EVENTS, None),
+    ]:
+        assert subscribe(client, key, events, models).status_code == 201, (events, models)
+    on_base = create(client, key, events=["variant.ready"], models=[MODEL])
+    url = f"/v1/webhooks/{on_base['id']}"
+    assert refused(client.patch(url, json={"models": [failed]}, headers=key)) == ["events[0]"]
+    change = {"events": both, "models": [retired]}
+    assert refused(client.patch(url, json=change, headers=key)) == ["events[0]", "events[1]"]
+    unchanged = client.get(url, headers=key).json
+    assert (unchanged["events"], unchanged["models"]) == (["variant.ready"], [MODEL])
+    changed = client.patch(url, json={"models": [building]}, headers=key)
+    assert (changed.status_code, changed.json["models"]) == (200, [building])
+
+
+def test_models_names_the_nine_and_the_tenants_variants_only(client, make_key):
+    key = bearer(make_key(scopes=VARIANT_SCOPES, models=[MODEL]))
+    own = new_variant(client, key, "HYG")
+    assert create(client, key, events=MODEL_EVENTS, models=[own])["models"] == [own]
+    other_tenant = bearer(make_key(scopes=VARIANT_SCOPES, tenant="tenant-b"))
+    theirs = new_variant(client, other_tenant, "HYG")
+    answer = subscribe(client, key, ["model.rebalanced"], [MODEL, theirs, "agg-index"])
+    assert refused(answer) == ["models[1]", "models[2]"]
+    assert [e["message"] for e in answer.json["errors"]] == [
+        f"No model {theirs!r} this key may read.",
+        "'agg-index' is a passive benchmark: it has no versions, so no events.",
+    ]

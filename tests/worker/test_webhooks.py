@@ -59,14 +59,14 @@ def receiver():
         yield receiver
 
 
-def subscribe(h, url: str, events=("model.rebalanced",), key_models=None):
+def subscribe(h, url: str, events=("model.rebalanced",), key_models=None, models=None):
     with h.sessions() as session:
         publish_model(session)
         key, _ = create_key(
             session, name="p", tenant="t", scopes=["webhooks:write"], models=key_models
         )
         subscription = create_subscription(
-            session, key, url=url, events=events, models=None, description=""
+            session, key, url=url, events=events, models=models, description=""
         )
         session.commit()
         return subscription, key
@@ -317,18 +317,7 @@ def test_a_variants_events_reach_its_tenant_only_and_ready_is_sent_once(h, recei
             models=None,
             description="another tenant's, for every model its key may read",
         )
-        definition = {"name": "T IG", "group": "variant", "description": "", "benchmark": "AGG"}
-        definition |= {"risk_multiplier": 1.0, "annual_fee": 0.005}
-        add_variant(
-            session,
-            variant_id=variant_id,
-            tenant="t",
-            base_model=MODEL,
-            name="T IG",
-            settings={},
-            definition=definition,
-            created_by=None,
-        )
+        add_tenant_variant(session, variant_id, "t")
         add_versions(session, variant_id, 1)
         set_variant_status(session, variant_id, "ready")
         session.commit()
@@ -350,3 +339,58 @@ def bodies(receiver) -> list[bytes]:
 def subscription_rows(h) -> list[WebhookSubscription]:
     with h.sessions() as session:
         return list(session.scalars(select(WebhookSubscription)))
+
+
+def add_tenant_variant(session, variant_id: str, tenant: str) -> None:
+    """Record a variant of ``MODEL`` (``building``), as a tenant's create does."""
+    definition = {"name": "T IG", "group": "variant", "description": "", "benchmark": "AGG"}
+    definition |= {"risk_multiplier": 1.0, "annual_fee": 0.005}
+    add_variant(
+        session,
+        variant_id=variant_id,
+        tenant=tenant,
+        base_model=MODEL,
+        name="T IG",
+        settings={},
+        definition=definition,
+        created_by=None,
+    )
+
+
+def test_a_variants_events_reach_its_tenants_subscriptions_to_it_or_its_base_model(h, receiver):
+    every = ("model.rebalanced", "variant.ready", "variant.failed")
+    _, key = subscribe(h, receiver.url("/base"), events=every, models=[MODEL])
+    variant_id = f"{MODEL}.t-ig"
+    with h.sessions() as session:
+        other, _ = create_key(session, name="o", tenant="other", scopes=["webhooks:write"])
+        licensed_hy, _ = create_key(
+            session, name="hy", tenant="t", scopes=["webhooks:write"], models=["hy-plus-baseline"]
+        )
+        add_tenant_variant(session, variant_id, "t")
+        for owner, path, models in [
+            (key, "/variant", [variant_id]),  # named by its id while it is building
+            (key, "/other-model", ["hy-plus-baseline"]),
+            (other, "/other-tenant", [MODEL]),
+            (licensed_hy, "/other-licence", None),
+        ]:
+            create_subscription(
+                session, owner, url=receiver.url(path), events=every, models=models, description=""
+            )
+        session.commit()
+    with h.sessions() as session:  # its build: a version, then ready
+        add_versions(session, variant_id, 1)
+        set_variant_status(session, variant_id, "ready")
+        session.commit()
+    with h.sessions() as session:  # a later month's build fails
+        set_variant_status(session, variant_id, "failed", error="no prices")
+        session.commit()
+    drive(h)
+    announced = [("model.rebalanced", 1), ("variant.failed", None), ("variant.ready", None)]
+
+    def sent(path: str) -> list[tuple]:
+        events = [json.loads(r.body) for r in receiver.of(path)]
+        assert {e["data"]["model_id"] for e in events} <= {variant_id}
+        return sorted((e["type"], e["data"].get("version")) for e in events)
+
+    assert sent("/base") == sent("/variant") == announced
+    assert sent("/other-model") == sent("/other-tenant") == sent("/other-licence") == []

@@ -28,7 +28,8 @@ from schemas.webhooks import (
 )
 
 from ...config import flag
-from ..auth import current_key, require
+from ...engine.models import PASSIVE_BENCHMARKS
+from ..auth import current_key, licensed, require
 from ..blueprint import Blueprint
 from ..errors import Problem, fail
 from ..extensions import get_session
@@ -67,22 +68,65 @@ def checked_url(url: str) -> str:
     return url
 
 
-def checked_models(models: list[str] | None, key) -> list[str] | None:
-    """The models, each one the key may read; 422 naming every other (unknown or unlicensed
-    alike, so that a key cannot learn which models exist beyond its licence)."""
+def checked_models(models: list[str] | None) -> list[str] | None:
+    """The models, each one the key may read (one of the nine it is licensed for, or a variant
+    of its tenant, as on the model routes); 422 naming every other (unknown or unlicensed alike,
+    so that a key cannot learn which models exist beyond its licence)."""
     if models is None:
         return None
-    from ...ledger import get_definition
-
-    session = get_session()
     errors = [
-        {"field": f"models[{i}]", "in": "json", "message": f"No model {m!r} this key may read."}
+        {"field": f"models[{i}]", "in": "json", "message": unreadable(m)}
         for i, m in enumerate(models)
-        if get_definition(session, m) is None or (key.models is not None and m not in key.models)
+        if not readable(m)
     ]
     if errors:
-        raise Problem(422, "; ".join(f"{e['field']}: {e['message']}" for e in errors), errors)
+        raise invalid(errors)
     return list(dict.fromkeys(models))
+
+
+def readable(model_id: str) -> bool:
+    from ...ledger import get_definition
+
+    return get_definition(get_session(), model_id) is not None and licensed(model_id)
+
+
+def unreadable(model_id: str) -> str:
+    """Why ``model_id`` cannot be in ``models``: a passive benchmark has no versions, and so no
+    events (its ids are public); any other is one the key may not read."""
+    if model_id in PASSIVE_BENCHMARKS:
+        return f"{model_id!r} is a passive benchmark: it has no versions, so no events."
+    return f"No model {model_id!r} this key may read."
+
+
+def checked_events(events: list[str], models: list[str] | None) -> list[str]:
+    """The event types, once each; 422 naming each that a subscription filtered on ``models``
+    can never receive (a variant's id is made by the service: name its base model instead)."""
+    from ...ledger.webhooks import deliverable_events
+
+    deliverable = deliverable_events(get_session(), models)
+    errors = [
+        {"field": f"events[{i}]", "in": "json", "message": undeliverable(event)}
+        for i, event in enumerate(events)
+        if event not in deliverable
+    ]
+    if errors:
+        raise invalid(errors)
+    return list(dict.fromkeys(events))
+
+
+def undeliverable(event: str) -> str:
+    """Why no model of the list can have ``event``: which models can (``STILL_ANNOUNCED``)."""
+    from ...ledger.webhooks import STILL_ANNOUNCED
+
+    statuses = " or ".join(s for s, kinds in STILL_ANNOUNCED.items() if event in kinds)
+    return (
+        f"No model in models can have a {event} event any more: name one of the nine models "
+        f"(for it and its variants), or a variant {statuses} and not retired."
+    )
+
+
+def invalid(errors: list[dict]) -> Problem:
+    return Problem(422, "; ".join(f"{e['field']}: {e['message']}" for e in errors), errors)
 
 
 def cursor_of(rows: list, limit: int) -> tuple[list, str | None]:
@@ -134,13 +178,15 @@ class Webhooks(MethodView):
         """Subscribe a URL to events; the signing secret is in this answer only
 
         The URL must be https and its host must not resolve to a loopback, private, link-local,
-        multicast or reserved address (422 naming ``url`` and the rule).
+        multicast or reserved address (422 naming ``url`` and the rule). An event type that no
+        model of ``models`` can still have is a 422 naming it (``events[i]``).
         """
         from ...ledger.webhooks import count_subscriptions, create_subscription
 
         session = get_session()
         key = caller()
-        models = checked_models(body["models"], key)
+        models = checked_models(body["models"])
+        events = checked_events(body["events"], models)
         url = checked_url(body["url"])
         limit = current_app.config["WEBHOOK_LIMIT"]
         if count_subscriptions(session, key.tenant) >= limit:
@@ -149,7 +195,7 @@ class Webhooks(MethodView):
             session,
             key,
             url=url,
-            events=list(dict.fromkeys(body["events"])),
+            events=events,
             models=models,
             description=body["description"],
         )
@@ -174,7 +220,9 @@ class Webhook(MethodView):
 
         The key making the change owns the subscription from then on: it sees what that key may
         read. Disabling it cancels its pending deliveries; enabling it clears why it was
-        disabled.
+        disabled. A change of ``events`` or ``models`` is held to the rule of a create: the
+        events (the stored ones, when only ``models`` changes) must be ones a model of the list
+        can still have (422 naming ``events[i]``).
         """
         from ...ledger.schema import utc_now
         from ...ledger.webhooks import cancel_deliveries
@@ -184,10 +232,11 @@ class Webhook(MethodView):
         key = caller()
         if "url" in body:
             subscription.url = checked_url(body["url"])
-        if "events" in body:
-            subscription.events = list(dict.fromkeys(body["events"]))
         if "models" in body:
-            subscription.models = checked_models(body["models"], key)
+            subscription.models = checked_models(body["models"])
+        if "events" in body or "models" in body:
+            events = body.get("events", subscription.events)
+            subscription.events = checked_events(events, subscription.models)
         if "description" in body:
             subscription.description = body["description"]
         if body.get("enabled") is False and subscription.enabled:
