@@ -36,7 +36,8 @@ FIRST_RUN_STAGES = [
     "scripts/run: running the worker once: ",
     "backtesting 9 model(s) at ",
     "backtest: 100%",
-    "recording the new versions; publishing them, the performance and fact sheets",
+    "recording the new versions in the ledger, publishing them to the cache",
+    "publishing the performance of every month and the fact sheets",
     "agg-plus-baseline: ",
     "scripts/run: serving: gunicorn on http://127.0.0.1:",
 ]

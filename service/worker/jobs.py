@@ -99,7 +99,7 @@ def run_due(
     dates = rebalance_dates(data.prices)
     say(progress, f"backtesting {len(ids)} model(s) at {len(dates)} month ends, all at once:")
     backtests = run_backtests(data, ids, progress=progress)
-    say(progress, "recording the new versions; publishing them, the performance and fact sheets")
+    say(progress, "recording the new versions in the ledger, publishing them to the cache")
     hashes = data_hashes(data, dates)
     added: dict[str, list[int]] = {}
     with h.sessions() as session:
@@ -110,6 +110,7 @@ def run_due(
             session.commit()
             published += publish_missing(h, session, model_id)
             added[model_id] = [row.version for row in rows]
+    say(progress, "publishing the performance of every month and the fact sheets")
     publish_performance(h.redis, data, backtests)
     record_run(h.redis, published)
     return added
