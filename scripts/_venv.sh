@@ -30,7 +30,7 @@ if compgen -G "service/engine/__pycache__/solver.*.nbi" >/dev/null &&
   [ -z "$(find service/engine/__pycache__ -name 'solver.*.nbi' ! -newer service/engine/solver.py)" ]; then
   echo "$script: loading the solver from numba's cache"
 else
-  echo "$script: compiling the solver with numba (once; about 50 s on 2 cores, then cached)"
+  echo "$script: compiling the solver with numba (once, then cached: a minute or more)"
 fi
 .venv/bin/python - "$script" <<'PYTHON'
 import sys
