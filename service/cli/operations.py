@@ -1,6 +1,7 @@
 """Operations commands: ``plusalpha worker``, ``cache rebuild``, ``keys`` and ``trades``.
 
-They print no setting: a ``REDIS_URL`` or ``DATABASE_URL`` may carry a password.
+They print no setting as it is: a ``REDIS_URL`` or ``DATABASE_URL`` may carry a password (a
+missing ledger's URL is shown with ``***`` for it: :mod:`service.cli.handles`).
 """
 
 from __future__ import annotations
