@@ -32,6 +32,7 @@ STOP_TIMEOUT = 60
 REFUSAL_TIMEOUT = 30
 """A refused run exits at once; this only keeps a run that did not from hanging the test."""
 FIRST_RUN_STAGES = [
+    "scripts/run: solver ",  # compiled, or loaded from numba's cache, in so many seconds
     "scripts/run: starting the embedded Redis under ",
     "scripts/run: running the worker once: ",
     "backtesting 9 model(s) at ",
@@ -41,7 +42,7 @@ FIRST_RUN_STAGES = [
     "agg-plus-baseline: ",
     "scripts/run: serving: gunicorn on http://127.0.0.1:",
 ]
-"""What a first run says, in this order (the solver was compiled before the tests)."""
+"""What a first run on an installed clone says, in this order."""
 
 
 def run_env(var_dir: Path, data_dir: Path, port: int) -> dict[str, str]:
