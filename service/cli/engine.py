@@ -281,9 +281,9 @@ def reproduce_command(model_id: str, version: int, data_dir: Path | None) -> Non
 
     from ..engine.provenance import data_hashes, engine_version, rebuilt_weights, weight_differences
     from ..ledger import get_rebalance
-    from ..worker.handles import handles
+    from .handles import existing_ledger_handles
 
-    with handles(settings()).sessions() as session:
+    with existing_ledger_handles().sessions() as session:
         row = get_rebalance(session, model_id, version)
         if row is None:
             raise click.ClickException(f"{model_id} has no version {version}")

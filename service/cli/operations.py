@@ -1,6 +1,7 @@
 """Operations commands: ``plusalpha worker``, ``cache rebuild``, ``keys`` and ``trades``.
 
-They print no setting: a ``REDIS_URL`` or ``DATABASE_URL`` may carry a password.
+They print no setting as it is: a ``REDIS_URL`` or ``DATABASE_URL`` may carry a password (a
+missing ledger's URL is shown with ``***`` for it: :mod:`service.cli.handles`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import click
 from ..api.scopes import SCOPES
 from ..engine.models import BAND_TYPES, MODELS, MODES
 from ..formats import CASH
+from .engine import show_progress
+from .handles import app_handles, existing_ledger_handles
 from .settings import settings
 
 # The rest is imported in the commands that use it, not here: every ``plusalpha`` command loads
@@ -26,16 +29,16 @@ cache_cli = click.Group("cache", help="The Redis serving cache.")
 keys_cli = click.Group("keys", help="API keys.")
 
 
-def app_handles():
-    from ..worker.handles import handles
-
-    return handles(settings())
-
-
 @click.command("worker")
 @click.option("--once", is_flag=True, help="Run what is due now and exit.")
 @click.option("--burst", is_flag=True, help="Run the queued jobs, then exit.")
-def worker_command(once: bool, burst: bool) -> None:
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="With --once, say what it does and show the backtests' progress on standard error. "
+    "Default: when standard error is a terminal.",
+)
+def worker_command(once: bool, burst: bool, progress: bool | None) -> None:
     """Run the rebalance worker: the months that are due, then after every month end; and
     deliver webhooks (not with --once or --burst: events wait in the outbox for a worker)."""
     from ..worker.handles import QUEUE
@@ -46,7 +49,8 @@ def worker_command(once: bool, burst: bool) -> None:
         from ..worker.handles import buildable_variant_ids
         from ..worker.variants import build_variants
 
-        added = run_due(h, progress=sys.stderr.isatty(), queue_variants=False)
+        progress = show_progress() if progress is None else progress
+        added = run_due(h, progress=progress, queue_variants=False)
         for model_id, versions in added.items():
             click.echo(f"{model_id}: {len(versions)} new version(s)")
         for variant_id, status in build_variants(buildable_variant_ids(h), h).items():
@@ -87,7 +91,7 @@ def cache_rebuild() -> None:
     """Refill the cache from the ledger."""
     from ..worker.jobs import rebuild_cache
 
-    click.echo(f"published {rebuild_cache(app_handles())} version(s) from the ledger")
+    click.echo(f"published {rebuild_cache(existing_ledger_handles())} version(s) from the ledger")
 
 
 @keys_cli.command("demo")
@@ -151,7 +155,7 @@ def keys_revoke(key_id: str) -> None:
     """Revoke a key at once (as DELETE /v1/keys/KEY_ID does)."""
     from ..api.auth import revoke
 
-    h = app_handles()
+    h = existing_ledger_handles()
     with h.sessions() as session:
         key = revoke(session, h.redis, key_id, actor=None)
         if key is None:
@@ -168,7 +172,7 @@ def keys_rotate(key_id: str) -> None:
     """
     from ..api.auth import rotate
 
-    h = app_handles()
+    h = existing_ledger_handles()
     with h.sessions() as session:
         rotated = rotate(session, h.redis, key_id, actor=None)
         if rotated is None:
@@ -207,7 +211,7 @@ def trades_command(model_id: str, account_csv, fmt: str, **options) -> None:
     from ..publishing import latest_closes
 
     holdings, cash = read_account(account_csv)
-    h = app_handles()
+    h = existing_ledger_handles()
     with h.sessions() as session:
         row = latest_rebalance(session, model_id, date.today())
     if row is None:

@@ -10,6 +10,7 @@ import json
 
 import click
 
+from .handles import app_handles, existing_ledger_handles
 from .settings import settings
 
 # The ledger, the engine and the worker are imported in the commands, not here (see
@@ -17,12 +18,6 @@ from .settings import settings
 
 shelves_cli = click.Group("shelves", help="Platform shelves: the tickers a platform offers.")
 variants_cli = click.Group("variants", help="Licensees' variants of the nine models.")
-
-
-def app_handles():
-    from ..worker.handles import handles
-
-    return handles(settings())
 
 
 def read_shelf(file, known: set[str]) -> list[str]:
@@ -71,7 +66,7 @@ def shelves_list() -> None:
     """Every shelf: id, name and tickers."""
     from ..ledger import list_shelves
 
-    with app_handles().sessions() as session:
+    with existing_ledger_handles().sessions() as session:
         for shelf in list_shelves(session):
             click.echo(f"{shelf.id}\t{shelf.name}\t{' '.join(shelf.tickers)}")
 
@@ -138,7 +133,7 @@ def variants_list(tenant: str | None, fmt: str) -> None:
     """The variants, with their tenant, base model and status."""
     from ..ledger import list_variants
 
-    with app_handles().sessions() as session:
+    with existing_ledger_handles().sessions() as session:
         variants = list_variants(session, tenant)
         if fmt == "json":
             click.echo(json.dumps([variant_json(v) for v in variants]))
@@ -168,7 +163,7 @@ def variants_retire(variant_id: str) -> None:
     """Retire a variant: no more builds, its reads answer 410, its history stays."""
     from ..ledger import retire_variant
 
-    with app_handles().sessions() as session:
+    with existing_ledger_handles().sessions() as session:
         variant = retire_variant(session, variant_id)
         if variant is None:
             raise click.ClickException(f"no variant {variant_id!r}")

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, make_url, text
 from sqlalchemy.engine import URL
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 if TYPE_CHECKING:
@@ -83,6 +84,51 @@ def make_engine(url: str) -> Engine:
     return create_engine(
         parsed, pool_pre_ping=True, hide_parameters=True, connect_args=connect_args
     )
+
+
+class MissingLedger(LookupError):
+    """No ledger where a URL points: no SQLite file there, or a database without its tables."""
+
+
+def require_ledger(url: str) -> None:
+    """Check that ``url`` names a ledger that exists, creating nothing.
+
+    For the commands that only read the ledger (or change what is in it): opening a new
+    SQLite file, or migrating an empty database, would answer them from an empty ledger.
+
+    Parameters
+    ----------
+    url : str
+        As for :func:`make_engine`.
+
+    Raises
+    ------
+    MissingLedger
+        Naming where it looked: a SQLite file that does not exist (neither it nor its directory
+        is created), a database that cannot be opened (PostgreSQL: none of that name, or no
+        server answering), or a database, SQLite or PostgreSQL, that holds no ledger (no
+        ``alembic_version`` table: never migrated). A ledger at an older revision exists: the
+        command that opens it migrates it, as every start does.
+    """
+    parsed = driver_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        path = Path(parsed.database or ":memory:").expanduser().absolute()
+        if not path.is_file():
+            raise MissingLedger(f"no ledger at {path} (no such file)")
+        where = str(path)
+    else:
+        where = make_url(url).render_as_string(hide_password=True)
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            migrated = inspect(connection).has_table("alembic_version")
+    except OperationalError as error:  # no such database, or no server answering
+        reason = " ".join(str(error.orig).split())
+        raise MissingLedger(f"no ledger at {where} (cannot open it: {reason})") from error
+    finally:
+        engine.dispose()
+    if not migrated:
+        raise MissingLedger(f"no ledger at {where} (the database has no ledger tables)")
 
 
 def driver_url(url: str) -> URL:

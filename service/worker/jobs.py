@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
@@ -95,8 +96,11 @@ def run_due(
                 published += publish_missing(h, session, model_id)
         record_run(h.redis, published)
         return {model_id: [] for model_id in sorted(ids)}
+    dates = rebalance_dates(data.prices)
+    say(progress, f"backtesting {len(ids)} model(s) at {len(dates)} month ends, all at once:")
     backtests = run_backtests(data, ids, progress=progress)
-    hashes = data_hashes(data, rebalance_dates(data.prices))
+    say(progress, "recording the new versions in the ledger, publishing them to the cache")
+    hashes = data_hashes(data, dates)
     added: dict[str, list[int]] = {}
     with h.sessions() as session:
         publish_definitions(session)
@@ -106,9 +110,16 @@ def run_due(
             session.commit()
             published += publish_missing(h, session, model_id)
             added[model_id] = [row.version for row in rows]
+    say(progress, "publishing the performance of every month and the fact sheets")
     publish_performance(h.redis, data, backtests)
     record_run(h.redis, published)
     return added
+
+
+def say(progress: bool, stage: str) -> None:
+    """A stage of a run on standard error, when its progress is shown."""
+    if progress:
+        print(stage, file=sys.stderr, flush=True)
 
 
 def publish_missing(h: Handles, session, model_id: str) -> int:

@@ -441,6 +441,7 @@ def test_a_failing_connection_does_not_print_its_password(password_settings):
     plusalpha = str(Path(sys.executable).with_name("plusalpha"))
     environ = {name: value for name, value in os.environ.items() if name not in VARIABLES}
     environ["PLUSALPHA_VAR_DIR"] = password_settings["VAR_DIR"]
+    service.ledger.upgrade(password_settings["DATABASE_URL"])  # cache rebuild creates no ledger
     runs = {
         "redis.exceptions.AuthenticationError": (
             {"REDIS_URL": wrong_redis, "DATABASE_URL": password_settings["DATABASE_URL"]},
