@@ -65,9 +65,10 @@ def figures_from_rows(
 def sheet_name(spec: ModelSpec) -> str:
     """The model's name as its fact sheet writes it (title, heading, legends): a variant's
     after its base model's, ``AGG+ Baseline · Schwab shelf``, as its own name alone says
-    little to a reader."""
+    little to a reader. The space before the dot does not break: a narrow column wraps the
+    name after it."""
     base = MODELS.get(base_model_id(spec.id))
-    return f"{base.name} · {spec.name}" if base and base.id != spec.id else spec.name
+    return f"{base.name}\u00a0· {spec.name}" if base and base.id != spec.id else spec.name
 
 
 def factsheet_bodies(
