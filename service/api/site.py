@@ -4,6 +4,8 @@
 without a link), ``/models/{model_id}`` a shown model's fact sheet and ``/models/{model_id}.pdf``
 its PDF; ``/assets/...`` their stylesheet and icon. ``PLUSALPHA_PUBLIC_MODELS`` says which
 models are shown (``service.config.public_models``); any other is 404, as an unknown path.
+``none`` turns the site off: each of its paths is then 404, as an unknown path. The API's pages
+(a key's) link the same files under ``/v1/assets/...``, served whatever the setting.
 
 No key: the site serves the latest month only, from the cache (the worker renders the fact
 sheets; the performance page is rendered once per process and table), and never renders a fact
@@ -32,7 +34,7 @@ from ..cache import get_document
 from ..config import public_models
 from ..engine.models import MODELS
 from ..factsheets import FORMATS, document_name
-from ..factsheets.pages import ASSET_TYPES, asset, performance_html
+from ..factsheets.pages import ASSET_TYPES, ASSETS, asset, performance_html
 from ..worker.handles import HISTORY_DOCUMENT, PERFORMANCE_DOCUMENT
 from .conditional import etag_of
 from .errors import fail
@@ -54,6 +56,13 @@ def shown_models(config=None) -> frozenset[str] | None:
 def shown(model_id: str, config=None) -> bool:
     models = shown_models(config)
     return model_id in MODELS and (models is None or model_id in models)
+
+
+@bp.before_request
+def site_on() -> None:
+    """Every path of the site is unknown (404) while the setting shows no model."""
+    if shown_models() == frozenset():
+        abort(404)
 
 
 def latest_only() -> None:
@@ -163,16 +172,19 @@ class PagesFastPath:
 
 @bp.get("/assets/<name>")
 def assets(name: str):
+    """A stylesheet or the icon of the pages (``ASSET_TYPES``); any other name is 404."""
     if name not in ASSET_TYPES:
         abort(404)
     return page(asset(name), ASSET_TYPES[name], public=True)
 
 
 def init_app(app: Flask) -> None:
-    """Register the site; a model id of PLUSALPHA_PUBLIC_MODELS that is no model stops the start."""
+    """Register the site and the API pages' assets; a model id of PLUSALPHA_PUBLIC_MODELS that
+    is no model stops the start."""
     models = public_models(app.config)
     unknown = sorted(models - set(MODELS)) if models else []
     if unknown:
         raise ValueError(f"PLUSALPHA_PUBLIC_MODELS names no model {', '.join(unknown)}")
     app.register_blueprint(bp)
+    app.add_url_rule(f"{ASSETS['api']}/<name>", "api_assets", assets)
     app.wsgi_app = PagesFastPath(app, app.wsgi_app)

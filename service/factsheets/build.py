@@ -11,6 +11,7 @@ from ..engine.backtest import Backtest
 from ..engine.data import MarketData
 from ..engine.factsheet import factsheet_figures
 from ..engine.models import MODELS, PASSIVE_BENCHMARKS, ModelSpec
+from ..ledger import base_model_id
 from ..publishing import market_data  # noqa: F401 (the on-demand renders' data)
 from . import VARIANTS, document_name
 from .charts import charts
@@ -38,7 +39,8 @@ def render_drawn(figures, drawn, fmt: str, variant: str, as_of: str | None = Non
         return pdf(factsheet_html(figures, drawn, None, standalone="print"))
     if variant == "file":
         return factsheet_html(figures, drawn, None, standalone="file").encode("utf-8")
-    return factsheet_html(figures, drawn, links(figures["model_id"], variant, as_of)).encode()
+    navigation = links(figures["model_id"], variant, as_of)
+    return factsheet_html(figures, drawn, navigation, pages=variant).encode()
 
 
 def figures_from_rows(
@@ -54,7 +56,19 @@ def figures_from_rows(
     a variant's definition; one of the nine's by default)."""
     by_id = {row["model_id"]: row for row in rows}
     spec = spec or MODELS[model_id]
-    return factsheet_figures(data, spec, returns, holdings, by_id[model_id], by_id[AGG_ROW], as_of)
+    figures = factsheet_figures(
+        data, spec, returns, holdings, by_id[model_id], by_id[AGG_ROW], as_of
+    )
+    return {**figures, "name": sheet_name(spec)}
+
+
+def sheet_name(spec: ModelSpec) -> str:
+    """The model's name as its fact sheet writes it (title, heading, legends): a variant's
+    after its base model's, ``AGG+ Baseline · Schwab shelf``, as its own name alone says
+    little to a reader. The space before the dot does not break: a narrow column wraps the
+    name after it."""
+    base = MODELS.get(base_model_id(spec.id))
+    return f"{base.name}\u00a0· {spec.name}" if base and base.id != spec.id else spec.name
 
 
 def factsheet_bodies(

@@ -1,6 +1,7 @@
 """The pages: one Jinja2 template per page for both the browser and the PDF.
 
-A fact sheet's HTML links its stylesheet (served by us under ``ASSETS``); its PDF is the same
+A fact sheet's HTML links its stylesheet (served by us under ``ASSETS``: the public site's
+pages under its own path, which is off with the site, the API's under ``/v1``); its PDF is the same
 template printed by WeasyPrint with the stylesheet inlined, and so is the HTML the CLI writes to a
 file (it must stand alone). WeasyPrint is imported inside :func:`pdf`: the app and the CLI start
 without it.
@@ -29,7 +30,10 @@ from .text import (
     year_label,
 )
 
-ASSETS = "/assets"
+ASSETS = {"site": "/assets", "api": "/v1/assets"}
+"""Where a page finds its stylesheets and icon, by the pages that link them: the public site's,
+or the API's (a key's pages keep theirs when ``PLUSALPHA_PUBLIC_MODELS=none`` turns the site
+off)."""
 ASSET_TYPES = {
     "factsheet.css": "text/css",
     "screen.css": "text/css",
@@ -111,10 +115,15 @@ source (WeasyPrint reads no media feature: ``screen.css`` is for browsers only).
 
 
 def factsheet_html(
-    figures: dict, charts: dict[str, str], links: dict | None, standalone: str | None = None
+    figures: dict,
+    charts: dict[str, str],
+    links: dict | None,
+    standalone: str | None = None,
+    pages: str = "site",
 ) -> str:
-    """The fact sheet page; ``links`` (``home``, ``pdf``) for the site's navigation, and
-    ``standalone`` (``file`` or ``print``) for a page with its stylesheets inlined."""
+    """The fact sheet page; ``links`` (``home``, ``pdf``) for the site's navigation,
+    ``standalone`` (``file`` or ``print``) for a page with its stylesheets inlined, and
+    ``pages`` (``site`` or ``api``) for where it links them (``ASSETS``)."""
     if standalone == "print":
         charts = {name: printed_chart(svg) for name, svg in charts.items()}
     return (
@@ -127,17 +136,22 @@ def factsheet_html(
             links=links,
             sample=figures["sample"],
             css=stylesheet(*STANDALONE[standalone]) if standalone else None,
-            assets=ASSETS,
+            assets=ASSETS[pages],
         )
     )
 
 
 def performance_html(
-    table: dict, links: dict[str, str], sample: bool, months: list[str] | None = None
+    table: dict,
+    links: dict[str, str],
+    sample: bool,
+    months: list[str] | None = None,
+    pages: str = "site",
 ) -> str:
     """The performance page of a table document (``{"as_of", "rows"}``), rows grouped as the
-    newsletter's; ``links`` maps a row's model id to its fact sheet's URL, and ``months`` (the
-    as-of months to choose from) adds the as-of form."""
+    newsletter's; ``links`` maps a row's model id to its fact sheet's URL, ``months`` (the
+    as-of months to choose from) adds the as-of form, and ``pages`` is ``site`` or ``api``
+    (where it links its stylesheets: ``ASSETS``)."""
     groups: dict[str, list[dict]] = {}
     for row in table["rows"]:
         groups.setdefault(row["group"], []).append(row)
@@ -152,7 +166,7 @@ def performance_html(
             months=months,
             sample=sample,
             css=None,
-            assets=ASSETS,
+            assets=ASSETS[pages],
         )
     )
 

@@ -6,23 +6,27 @@ documents, the monthly history and the rendered fact sheets, computed once for t
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pytest
 from flask import Flask
 
 import service.factsheets.build
 from service.api import site
-from service.api.extensions import get_redis
+from service.api.extensions import get_redis, get_session
+from service.app import create_app
 from service.cache import flush_all
 from service.config import public_models
 from service.engine.backtest import run_backtests
 from service.engine.models import PASSIVE_BENCHMARKS
 from service.engine.performance import truncate
-from service.factsheets.pages import COLUMNS, figure
+from service.factsheets.pages import ASSET_TYPES, COLUMNS, figure
+from service.ledger import create_key
 from service.worker.jobs import performance_bodies, store_documents
 from tests.factsheets.html import parse
 
-from .conftest import bearer
+from .conftest import bearer, close_app, seed
 
 PROBLEM = "application/problem+json"
 LICENSED, OTHER = "agg-plus-baseline", "hy-plus-baseline"
@@ -215,8 +219,7 @@ def test_the_public_site_shows_every_model_on_the_sample_data(published, client,
 
 
 @pytest.mark.parametrize(
-    ("setting", "shown"),
-    [("hy-plus-baseline", {OTHER}), ("none", set()), ("all", {LICENSED, OTHER})],
+    ("setting", "shown"), [("hy-plus-baseline", {OTHER}), ("all", {LICENSED, OTHER})]
 )
 def test_the_public_site_follows_the_setting(published, client, setting, shown):
     published.config["PUBLIC_MODELS"] = setting
@@ -225,6 +228,76 @@ def test_the_public_site_follows_the_setting(published, client, setting, shown):
     for model_id in (LICENSED, OTHER):
         for url in (f"/models/{model_id}", f"/models/{model_id}.pdf"):
             assert client.get(url).status_code == (200 if model_id in shown else 404), url
+
+
+SITE_PATHS = (
+    "/",
+    f"/models/{LICENSED}",
+    f"/models/{LICENSED}.pdf",
+    "/assets/factsheet.css",
+    "/assets/screen.css",
+    "/assets/favicon.svg",
+)
+
+
+def assert_unknown_path(client, path: str) -> None:
+    """``path`` answers as a path the app does not have: the same 404 problem."""
+    unknown = client.get("/no/such/page")
+    response = client.get(path)
+    assert response.status_code == 404 and response.mimetype == PROBLEM, path
+    assert response.headers.get("Cache-Control") == unknown.headers.get("Cache-Control")
+    drop = ("instance",)
+    assert {k: v for k, v in response.json.items() if k not in drop} == {
+        k: v for k, v in unknown.json.items() if k not in drop
+    }, path
+
+
+def stylesheets(html: str) -> list[str]:
+    return re.findall(r'<link rel="(?:stylesheet|icon)" href="([^"]+)"', html)
+
+
+@pytest.fixture
+def site_off(backend, bodies):
+    """An app made with PLUSALPHA_PUBLIC_MODELS=none, the worker's documents published."""
+    app = create_app({"TESTING": True, **backend, "PUBLIC_MODELS": "none"})
+    try:
+        seed(app)
+        with app.app_context():
+            store_documents(get_redis(), bodies)
+        yield app
+    finally:
+        close_app(app)
+
+
+def test_public_models_none_turns_the_site_off_and_the_api_pages_keep_theirs(site_off):
+    client = site_off.test_client()
+    for path in SITE_PATHS:
+        assert_unknown_path(client, path)
+    with site_off.app_context():
+        session = get_session()
+        _, secret = create_key(
+            session, name="t", tenant="t", scopes=["performance:read"], models=[LICENSED]
+        )
+        session.commit()
+    for url in (f"/v1/models/{LICENSED}/factsheet", "/v1/performance?format=html"):
+        page = client.get(url, headers=bearer(secret))
+        assert page.status_code == 200 and page.mimetype == "text/html", url
+        links = stylesheets(page.text)
+        assert links == [f"/v1/assets/{name}" for name in ASSET_TYPES], url
+        for link in links:  # as a browser fetches them: without the key
+            asset = client.get(link)
+            assert (
+                asset.status_code == 200 and asset.mimetype == ASSET_TYPES[link.rpartition("/")[2]]
+            ), link
+    assert client.get("/v1/assets/secret.py").status_code == 404
+
+
+def test_the_setting_none_at_run_time_turns_the_site_off(published, client):
+    for path in SITE_PATHS:
+        assert client.get(path).status_code == 200, path
+    published.config["PUBLIC_MODELS"] = "none"
+    for path in SITE_PATHS:
+        assert_unknown_path(client, path)
 
 
 def test_public_models_default_to_all_on_the_sample_and_none_on_a_data_directory():

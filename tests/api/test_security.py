@@ -139,10 +139,12 @@ UNDOCUMENTED = {
     ("get", "/models/{model_id}"),
     ("get", "/models/{model_id}.pdf"),
     ("get", "/assets/{name}"),
+    ("get", "/v1/assets/{name}"),
 }
 """What the app serves beyond the document: the document itself, its docs page and their
-assets (no key, no data), Flask's static folder (the service has none: always 404), and the
-public site (``service.api.site``: pages, not API operations; tests/api/test_site.py)."""
+assets (no key, no data), Flask's static folder (the service has none: always 404), the
+public site (``service.api.site``: pages, not API operations; tests/api/test_site.py) and the
+stylesheets and icon the API's pages link (no key, no data)."""
 
 
 def test_the_app_serves_exactly_the_documented_operations(app):

@@ -87,3 +87,64 @@ def parse(html: str) -> Page:
     page = Page()
     page.feed(html)
     return page
+
+
+class Headers(HTMLParser):
+    """The header rows of each table of a page: per row, its cells as ``(text, colspan,
+    rowspan)``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: list[list[list[tuple[str, int, int]]]] = []
+        self._in_head = False
+        self._cell: list | None = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "table":
+            self.tables.append([])
+        elif tag == "thead":
+            self._in_head = True
+        elif tag == "tr" and self._in_head:
+            self.tables[-1].append([])
+        elif tag in ("th", "td") and self._in_head:
+            self._cell = ["", int(attrs.get("colspan", 1)), int(attrs.get("rowspan", 1))]
+
+    def handle_endtag(self, tag):
+        if tag == "thead":
+            self._in_head = False
+        elif tag in ("th", "td") and self._cell is not None:
+            text, colspan, rowspan = self._cell
+            self.tables[-1][-1].append((" ".join(text.split()), colspan, rowspan))
+            self._cell = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell[0] += data
+
+
+def header_columns(html: str) -> list[list[str]]:
+    """The header of the page's first table that has one, as a reader reads it: for each column,
+    the texts of the header cells above it from the top (a cell spanning several columns or rows
+    is read over each; an empty cell is left out)."""
+    parser = Headers()
+    parser.feed(html)
+    rows = next(rows for rows in parser.tables if rows)
+    grid: dict[tuple[int, int], tuple[int, str]] = {}  # a position: its cell, as (number, text)
+    number = 0
+    for r, cells in enumerate(rows):
+        c = 0
+        for text, colspan, rowspan in cells:
+            while (r, c) in grid:
+                c += 1
+            number += 1
+            for dr in range(rowspan):
+                for dc in range(colspan):
+                    grid[(r + dr, c + dc)] = (number, text)
+            c += colspan
+    width = max(c for _, c in grid) + 1
+    columns = []
+    for c in range(width):
+        cells = dict(grid[(r, c)] for r in range(len(rows)) if (r, c) in grid)
+        columns.append([text for text in cells.values() if text])
+    return columns

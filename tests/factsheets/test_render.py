@@ -14,16 +14,20 @@ import pytest
 from pypdf import PdfReader
 
 from service.engine.backtest import run_backtests
+from service.engine.models import MODELS
 from service.engine.performance import assemble_table, truncate
+from service.engine.variants import Customization, derive_spec
 from service.factsheets import charts as chart_module
 from service.factsheets.build import figures_from_rows, render
-from service.factsheets.charts import charts, fit
-from service.factsheets.pages import factsheet_html, pdf
+from service.factsheets.charts import FONT_SIZE, charts, fit
+from service.factsheets.pages import factsheet_html, pdf, performance_html
+from service.factsheets.text import percent
 from service.worker.jobs import json_rows
-from tests.factsheets.html import SECTIONS
+from tests.factsheets.html import SECTIONS, header_columns, parse
 
 MODEL = "agg-plus-baseline"
 AS_OF = pd.Period("2018-12", "M")
+VARIANT = "agg-plus-baseline.acme-schwab-shelf"
 CHART_IMAGE = re.compile(r'<img class="chart" [^>]*src="data:image/svg\+xml;base64,([^"]+)">')
 
 
@@ -86,7 +90,8 @@ def test_every_label_and_the_legend_are_inside_each_chart_a_pad_from_its_edges(
     figures, name, monkeypatch
 ):
     """``charts.fit`` sets each chart's margins from its labels' text: nothing is cut, and
-    nothing floats away from the edges (a pad of 3.2 points, as ``tight_layout(pad=0.4)``). A
+    nothing floats away from the edges (a pad of 0.4 of the font size, as
+    ``tight_layout(pad=0.4)``). A
     long variant name is wrapped in the legends, whose columns are as many as fit."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
@@ -103,8 +108,9 @@ def test_every_label_and_the_legend_are_inside_each_chart_a_pad_from_its_edges(
     monkeypatch.setattr(chart_module, "fit", fit_then_measure)
     charts({**figures, "name": name})
     assert len(edges) == 4
+    pad = 0.4 * FONT_SIZE
     for chart in edges:
-        assert all(2.7 < edge < 3.7 for edge in chart), chart  # left, right, bottom, top
+        assert all(abs(edge - pad) < 0.5 for edge in chart), chart  # left, right, bottom, top
 
 
 def test_the_page_has_every_section_in_order(figures):
@@ -113,6 +119,8 @@ def test_the_page_has_every_section_in_order(figures):
     headings = re.findall(r'<h2 id="[a-z]+-h">([^<]+)</h2>', html)
     assert headings == SECTIONS
     assert 'href="/assets/factsheet.css"' in html and "<script" not in html
+    api = render(figures, "html", "api").decode()  # its stylesheets whatever the site's setting
+    assert 'href="/v1/assets/factsheet.css"' in api and 'href="/assets/' not in api
     assert "Sample data" in html
     standalone = render(figures, "html", "file").decode()
     assert "<style>" in standalone and "/assets/" not in standalone
@@ -153,3 +161,71 @@ def test_a_model_with_less_than_a_year_of_returns_gets_its_fact_sheet(small_samp
     html = render(young, "html").decode()
     assert "fewer than 12 months of returns" in html
     assert "AGG+ Baseline" in html
+
+
+def pdf_text(body: bytes) -> str:
+    return " ".join(
+        " ".join(page.extract_text().split()) for page in PdfReader(io.BytesIO(body)).pages
+    )
+
+
+def test_a_variants_sheet_is_titled_with_its_base_model_and_its_name(run):
+    short, _, _ = run
+    spec = derive_spec(
+        MODELS[MODEL],
+        Customization(max_position=0.3),
+        short,
+        variant_id=VARIANT,
+        name="Schwab shelf",
+    )
+    backtest = run_backtests(short, [spec])[VARIANT]
+    rows = json_rows(assemble_table(short, {VARIANT: backtest}, AS_OF))
+    holdings = backtest.rebalances[-1].weights
+    figures = figures_from_rows(short, VARIANT, backtest.returns, holdings, rows, AS_OF, spec)
+    title = "AGG+ Baseline\u00a0· Schwab shelf"  # the space that does not break: read as one
+    for variant in ("site", "api"):
+        html = render(figures, "html", variant).decode()
+        assert parse(html).h1 == [title]
+        assert f"<title>{title} fact sheet, December 2018 · PlusAlpha</title>" in html
+    assert "AGG+ Baseline · Schwab shelf" in pdf_text(render(figures, "pdf"))
+
+
+def trailing_row(html: str, key: str = "model") -> list[str]:
+    """The texts of a series' row of the trailing returns (``model``: the model's)."""
+    section = html[
+        html.index('id="trailing-h"') : html.index("</section>", html.index('id="trailing-h"'))
+    ]
+    row = re.search(rf'<tr class="{key}">(.*?)</tr>', section, re.S).group(1)
+    return re.findall(r"<td[^>]*>([^<]*)</td>", row)
+
+
+def test_every_trailing_return_says_whether_it_is_cumulative_or_annualized(figures):
+    html = render(figures, "html", "site").decode()
+    assert header_columns(html) == [
+        [],
+        ["Cumulative", "Month"],
+        ["Cumulative", "YTD"],
+        ["Cumulative", "1 year"],
+        ["Annualized", "3 years"],
+        ["Annualized", "5 years"],
+        ["Annualized", "Since 1/2016"],
+        ["Cumulative", "Since 1/2016"],
+    ]
+    model = figures["trailing"]["model"]
+    keys = ("month", "ytd", "one_year", "three_year_annualized", "five_year_annualized")
+    keys += ("itd_annualized", "itd")
+    assert trailing_row(html) == [percent(model[key]) for key in keys]
+    assert model["itd"] != model["itd_annualized"]
+    text = pdf_text(render(figures, "pdf"))
+    assert "Cumulative" in text and "Annualized" in text
+
+
+def test_the_performance_pages_returns_are_headed_cumulative(run):
+    _, _, rows = run
+    html = performance_html({"as_of": "2018-12", "rows": rows}, {}, sample=True)
+    columns = header_columns(html)
+    assert columns[0] == ["Model or index"]
+    group = "Cumulative returns, not annualized"
+    periods = ["Dec 2018", "YTD 2018", "1-year", "3-year", "5-year", "ITD 1/2016"]
+    assert columns[1:7] == [[group, period] for period in periods]
+    assert all(group not in column for column in columns[7:])

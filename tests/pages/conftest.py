@@ -93,6 +93,12 @@ def site(tmp_path_factory, page_bodies) -> Iterator[Server]:
 
 
 @pytest.fixture(scope="session")
+def site_off(tmp_path_factory, page_bodies) -> Iterator[Server]:
+    """A server with ``PLUSALPHA_PUBLIC_MODELS=none``: no public site, the API's pages only."""
+    yield from start(tmp_path_factory, page_bodies, PLUSALPHA_PUBLIC_MODELS="none")
+
+
+@pytest.fixture(scope="session")
 def chromium_path() -> str:
     found = os.environ.get("PLUSALPHA_CHROMIUM") or next(
         (path for name in CHROMIUM_CANDIDATES if (path := shutil.which(name))), None

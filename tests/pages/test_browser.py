@@ -9,10 +9,12 @@ scrolling. Screenshots of each page at 1,400 and 375 px go to ``var/screenshots/
 
 from __future__ import annotations
 
+import io
 from contextlib import contextmanager
 
 import pytest
 import requests
+from PIL import Image, ImageStat
 
 from service.engine.models import MODELS
 from service.factsheets.pages import COLUMNS
@@ -22,12 +24,24 @@ from .conftest import MODELS_RUN
 
 WIDTHS = {"wide": 1400, "phone": 375}
 CHARTS = 4
+SMALLEST_TEXT = 9  # CSS pixels
+RENDERED_FONT_SIZES = """
+Array.from(document.querySelectorAll("svg.chart text"), (text) => {
+  const m = text.getScreenCTM();
+  return parseFloat(getComputedStyle(text).fontSize) * Math.hypot(m.a, m.b);
+})
+"""
+"""The size at which each chart text is drawn: its font size scaled as the SVG is on the page."""
 
 
 @contextmanager
-def opened(browser, url: str, width: int):
-    """A page of ``url`` at ``width``; fails on any console error or failed request."""
-    context = browser.new_context(viewport={"width": width, "height": 900})
+def opened(browser, url: str, width: int, key: str | None = None):
+    """A page of ``url`` at ``width`` (read with ``key``: its requests carry it); fails on any
+    console error or failed request."""
+    headers = {"Authorization": f"Bearer {key}"} if key else None
+    context = browser.new_context(
+        viewport={"width": width, "height": 900}, extra_http_headers=headers
+    )
     page = context.new_page()
     problems = []
     page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
@@ -107,3 +121,51 @@ def test_a_fact_sheet_draws_every_chart_and_fits_a_phone(browser, site, screensh
             assert page.locator("table th[scope]").count() > 10
             assert fits(page, width), f"{model_id} scrolls sideways at {width}px"
             page.screenshot(path=screenshots / f"factsheet-{model_id}-{name}.png", full_page=True)
+
+
+@pytest.mark.parametrize("model_id", MODELS_RUN)
+def test_no_chart_text_is_smaller_than_9px_on_a_phone(browser, site, model_id):
+    with opened(browser, f"{site.base}/models/{model_id}", WIDTHS["phone"]) as page:
+        sizes = page.evaluate(RENDERED_FONT_SIZES)
+        assert len(sizes) > 40  # every tick label, legend entry and value
+        assert min(sizes) >= SMALLEST_TEXT, sorted(sizes)[:5]
+        heights = page.evaluate(
+            """Array.from(document.querySelectorAll("svg.chart text"),
+                (t) => t.getBoundingClientRect().height).filter((h) => h > 0)"""
+        )
+        assert min(heights) >= SMALLEST_TEXT  # what the reader sees: each text's box
+
+
+def right_edge_brightness(scroll) -> float:
+    """The mean brightness (0 to 255) of the right 3 px of a scrolling box, as drawn."""
+    image = Image.open(io.BytesIO(scroll.screenshot())).convert("L")
+    width, height = image.size
+    strip = image.crop((width - 3, 0, width, height))
+    return ImageStat.Stat(strip).mean[0]
+
+
+@pytest.mark.parametrize(
+    ("path", "box"),
+    [(f"/models/{MODELS_RUN[0]}", "section.trailing .scroll"), ("/", ".scroll")],
+)
+def test_a_table_wider_than_a_phone_shows_that_it_scrolls(browser, site, path, box):
+    """On a phone the table scrolls in its box: a shadow on the right edge says there is more
+    to see (gone at its end), and the row headers stay in view while it scrolls."""
+    with opened(browser, f"{site.base}{path}", WIDTHS["phone"]) as page:
+        scroll = page.locator(box).first
+        assert scroll.evaluate("(e) => e.scrollWidth > e.clientWidth"), "the table fits"
+        shadowed = right_edge_brightness(scroll)
+        scroll.evaluate("(e) => { e.scrollLeft = e.scrollWidth; }")
+        at_end = right_edge_brightness(scroll)
+        assert shadowed < at_end - 20, (shadowed, at_end)
+        header = scroll.locator('th[scope="row"]').first.bounding_box()
+        assert abs(header["x"] - scroll.bounding_box()["x"]) < 1  # held at the left
+        assert fits(page, WIDTHS["phone"])
+
+
+def test_the_api_pages_load_everything_with_the_site_off(browser, site_off):
+    for path in (f"/v1/models/{MODELS_RUN[0]}/factsheet", "/v1/performance?format=html"):
+        for width in WIDTHS.values():
+            with opened(browser, f"{site_off.base}{path}", width, site_off.keys["reader"]) as page:
+                styled = page.evaluate("getComputedStyle(document.querySelector('h1')).color")
+                assert styled == "rgb(27, 79, 114)", path  # the stylesheet's accent: it loaded

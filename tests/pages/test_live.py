@@ -56,6 +56,23 @@ def test_the_public_site_follows_plusalpha_public_models(site, hy_only_site):
         assert get(server, "/no/such/page").status_code == 404
 
 
+def test_public_models_none_serves_no_public_page_and_every_api_page(site_off):
+    unknown = get(site_off, "/no/such/page")
+    assert unknown.status_code == 404
+    for path in ("/", f"/models/{LICENSED}", f"/models/{LICENSED}.pdf", "/assets/factsheet.css"):
+        off = get(site_off, path)
+        assert off.status_code == 404, path
+        assert off.headers["Content-Type"] == "application/problem+json", path
+        assert off.json()["title"] == unknown.json()["title"], path
+    for path in (f"/v1/models/{LICENSED}/factsheet", "/v1/performance?format=html"):
+        page = get(site_off, path, "licensee")
+        assert page.status_code == 200, path
+        assert 'href="/v1/assets/factsheet.css"' in page.text
+    assert get(site_off, f"/v1/models/{LICENSED}/factsheet?format=pdf", "licensee").ok
+    css = get(site_off, "/v1/assets/screen.css")
+    assert css.status_code == 200 and css.headers["Content-Type"].startswith("text/css")
+
+
 @pytest.mark.parametrize(
     ("path", "key"),
     [

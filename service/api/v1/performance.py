@@ -149,7 +149,8 @@ def performance_page(as_of: str, rows: list[dict], asked: str | None) -> Respons
     }
     history = cached_document(HISTORY_DOCUMENT)
     months = sorted(history["months"], reverse=True)
-    html = performance_html({"as_of": as_of, "rows": rows}, links, history["sample"], months)
+    table = {"as_of": as_of, "rows": rows}
+    html = performance_html(table, links, history["sample"], months, pages="api")
     return page(html.encode("utf-8"), "text/html")
 
 
