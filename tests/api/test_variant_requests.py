@@ -60,9 +60,9 @@ def test_tickers_in_lower_case_or_padded_are_the_tickers_they_name(client, acme)
         ({"substitutions": {"AGG": "$$"}}, "substitutions.AGG.value", "Not a ticker symbol"),
         ({"substitutions": {"a g g": "BND"}}, "substitutions.a g g.key", "Not a ticker symbol"),
         (
-            {"substitutions": {"agg": "BND", "AGG ": "SCHZ"}},
-            "substitutions.AGG ",
-            "AGG is replaced twice",
+            {"substitutions": {"AGG": "BND", "agg ": "SCHZ"}},
+            "substitutions.agg ",
+            "AGG is replaced twice (as 'AGG' and 'agg ').",
         ),
         (
             {"exclude_tickers": ["agg"], "substitutions": {"Agg": "BND"}},
