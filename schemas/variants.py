@@ -1,15 +1,15 @@
 """Schemas of licensees' variants: a request to derive one from a model, and a variant as shown."""
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from service.engine.models import MODELS
 from service.engine.variants import MAX_ANNUAL_FEE, RISK_MULTIPLIER_RANGE
 
-from .common import StrictSchema
+from .common import StrictSchema, Ticker
 
 MAX_TEXT = 200
 MAX_TICKERS = 1000
-TICKER = fields.String(validate=validate.Length(min=1, max=MAX_TEXT))
+SECTOR = fields.String(validate=validate.Length(min=1, max=MAX_TEXT))
 
 
 class VariantCreateSchema(StrictSchema):
@@ -29,17 +29,26 @@ class VariantCreateSchema(StrictSchema):
         },
     )
     exclude_tickers = fields.List(
-        TICKER, load_default=list, validate=validate.Length(max=MAX_TICKERS)
+        Ticker(),
+        load_default=list,
+        validate=validate.Length(max=MAX_TICKERS),
+        metadata={"description": "Tickers left out; spaces around them and case are ignored."},
     )
     exclude_sectors = fields.List(
-        TICKER, load_default=list, validate=validate.Length(max=MAX_TICKERS)
+        SECTOR,
+        load_default=list,
+        validate=validate.Length(max=MAX_TICKERS),
+        metadata={"description": "Sectors left out, spelled as the securities name them."},
     )
     substitutions = fields.Dict(
-        keys=TICKER,
-        values=TICKER,
+        keys=Ticker(),
+        values=Ticker(),
         load_default=dict,
         validate=validate.Length(max=MAX_TICKERS),
-        metadata={"description": "{from_ticker: to_ticker}: the substitute takes its place."},
+        metadata={
+            "description": "{from_ticker: to_ticker}: the substitute takes its place (spaces "
+            "and case ignored on both sides)."
+        },
     )
     shelf = fields.String(
         validate=validate.Length(min=1, max=MAX_TEXT),
@@ -55,6 +64,18 @@ class VariantCreateSchema(StrictSchema):
         validate=validate.Range(0, MAX_ANNUAL_FEE),
         metadata={"description": "Decimal, taken monthly."},
     )
+
+    @validates_schema(pass_original=True)
+    def one_substitution_a_ticker(self, data: dict, original, **kwargs) -> None:
+        """``{"hyg": ..., "HYG": ...}`` names HYG twice: refused, not one of them dropped."""
+        given = original.get("substitutions") if isinstance(original, dict) else None
+        seen: dict[str, str] = {}
+        for source in given or {}:
+            ticker = source.strip().upper()
+            if ticker in seen:
+                problem = f"{ticker} is replaced twice (as {seen[ticker]!r} and {source!r})."
+                raise ValidationError(problem, f"substitutions.{source}")
+            seen[ticker] = source
 
 
 class VariantSchema(Schema):

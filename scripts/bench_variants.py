@@ -41,6 +41,8 @@ from service.worker.variants import create_variant  # noqa: E402
 
 BASES = [m.id for m in MODELS.values() if m.algorithm == "optimizer"]
 EXCLUDABLE = ["HYG", "JNK", "EMB", "LQD", "TLT", "BKLN", "PFF", "MUB", "EMLC", "VCIT"]
+GOLDEN = (5**0.5 - 1) / 2
+"""``k * GOLDEN % 1`` spreads k = 0, 1, 2... over [0, 1) without repeating."""
 
 
 def requests_of(count: int, seed: int = 13) -> list[dict]:
@@ -52,7 +54,8 @@ def requests_of(count: int, seed: int = 13) -> list[dict]:
             "base_model": BASES[k % len(BASES)],
             "name": f"bench {k:04d}",
             "exclude_tickers": sorted(rng.choice(EXCLUDABLE, rng.integers(0, 4), replace=False)),
-            "risk_multiplier": round(float(rng.uniform(0.6, 1.4)), 2),
+            # from 0.6 to 1.4, one of its own (an identical variant would be refused)
+            "risk_multiplier": round(0.6 + 0.8 * (k * GOLDEN % 1), 6),
         }
         if k % 3 == 0 and len(MODELS[request["base_model"]].universe.tickers or ()) == 0:
             request["max_position"] = 0.08  # tighter caps for the broad universes

@@ -21,16 +21,25 @@ variants_cli = click.Group("variants", help="Licensees' variants of the nine mod
 
 
 def read_shelf(file, known: set[str]) -> list[str]:
-    """The tickers of a shelf CSV (a ``ticker`` column); ClickException naming the line."""
+    """The tickers of a shelf CSV (a ``ticker`` column), spaces dropped and case ignored as
+    everywhere a client names a ticker; ClickException naming the line."""
+    from marshmallow import ValidationError
+
+    from schemas.common import Ticker
+
     reader = csv.DictReader(file)
     if "ticker" not in (reader.fieldnames or []):
         raise click.ClickException(f"{file.name}, line 1: no ticker column")
     tickers: list[str] = []
+    symbol = Ticker()
     for row in reader:
         line = reader.line_num
-        ticker = (row["ticker"] or "").strip()
-        if not ticker:
+        if not (row["ticker"] or "").strip():
             raise click.ClickException(f"{file.name}, line {line}: the ticker is empty")
+        try:
+            ticker = symbol.deserialize(row["ticker"])
+        except ValidationError as error:
+            raise click.ClickException(f"{file.name}, line {line}: {error.messages[0]}") from None
         if ticker not in known:
             raise click.ClickException(
                 f"{file.name}, line {line}: {ticker} is not an ETF or fund of the data"
@@ -84,9 +93,12 @@ def shelves_list() -> None:
 @click.option("--max-sector", type=float)
 @click.option("--annual-fee", type=float)
 @click.option("--build/--no-build", default=True, help="Build it now, here (default), or queue it.")
-def variants_create(build: bool, substitutions: tuple, **request) -> None:
-    """Create a variant and build it (or queue its build for the RQ worker)."""
+def variants_create(build: bool, substitutions: tuple, **options) -> None:
+    """Create a variant and build it (or queue its build for the RQ worker).
+
+    Tickers are read as the API reads them: spaces dropped, case ignored."""
     from ..engine.variants import VariantError
+    from ..ledger import DuplicateVariant
     from ..publishing import market_data
     from ..worker.handles import queue_variant_builds
     from ..worker.variants import build_variants, create_variant
@@ -97,11 +109,7 @@ def variants_create(build: bool, substitutions: tuple, **request) -> None:
         if not source or not target:
             raise click.BadParameter(f"{pair!r} is not FROM=TO", param_hint="--substitute")
         pairs[source] = target
-    request.update(
-        substitutions=pairs,
-        exclude_tickers=list(request["exclude_tickers"]),
-        exclude_sectors=list(request["exclude_sectors"]),
-    )
+    request = checked_request({**options, "substitutions": pairs})
     config = settings()
     h = app_handles()
     with h.sessions() as session:
@@ -114,7 +122,7 @@ def variants_create(build: bool, substitutions: tuple, **request) -> None:
                 created_by=None,
                 limit=config["MAX_VARIANTS_PER_TENANT"],
             )
-        except VariantError as error:
+        except (VariantError, DuplicateVariant) as error:
             raise click.ClickException(str(error)) from error
         session.commit()
         variant_id = variant.id
@@ -124,6 +132,21 @@ def variants_create(build: bool, substitutions: tuple, **request) -> None:
         click.echo(f"variant {variant_id}: {status}")
     else:
         queue_variant_builds(h.redis, [variant_id])
+
+
+def checked_request(options: dict) -> dict:
+    """The options of ``variants create`` as the API's request schema reads them (tickers
+    upper-cased, numbers in range); ClickException naming each field at fault."""
+    from marshmallow import ValidationError
+
+    from schemas.variants import VariantCreateSchema
+
+    given = {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()}
+    try:
+        return VariantCreateSchema().load({k: v for k, v in given.items() if v is not None})
+    except ValidationError as error:
+        problems = "; ".join(f"{name}: {problem}" for name, problem in error.messages.items())
+        raise click.ClickException(problems) from None
 
 
 @variants_cli.command("list")

@@ -19,6 +19,9 @@ Every statistic is computed on monthly returns (month-end to month-end total ret
 - ``skewness``: the bias-corrected sample skewness of monthly returns.
 - ``beta_volatility``: the standard deviation of the rolling 12-month beta to the Agg Index. A
   truly active strategy has a volatile beta; an index hugger's is flat.
+
+Every figure is rounded to :data:`FIGURE_DECIMALS` decimals as it is computed, so floating
+point's residue never reaches an answer: the Agg Index's alpha to itself is 0, not -5e-18.
 """
 
 from __future__ import annotations
@@ -40,6 +43,14 @@ STATISTIC_COLUMNS = (
     "beta_volatility",
 )
 ROLLING_BETA_MONTHS = 12
+FIGURE_DECIMALS = 12
+"""Decimals kept of each figure: far below any figure's meaning (a return of 1e-12 is a
+hundred-millionth of a basis point), far above floating point's residue (some 1e-17)."""
+
+
+def settled(value: float) -> float:
+    """``value`` rounded to :data:`FIGURE_DECIMALS` decimals, never ``-0.0``; NaN stays NaN."""
+    return round(value, FIGURE_DECIMALS) + 0.0
 
 
 def monthly_returns(levels: pd.Series | pd.DataFrame) -> pd.Series | pd.DataFrame:
@@ -72,7 +83,7 @@ def period_returns(monthly: pd.Series, as_of: pd.Period) -> dict[str, float]:
         window = values[(months >= first.ordinal) & (months <= last.ordinal)]
         window = window[~np.isnan(window)]
         complete = len(window) == (last - first).n + 1
-        result[column] = float(np.prod(1 + window) - 1) if complete else np.nan
+        result[column] = settled(float(np.prod(1 + window) - 1)) if complete else np.nan
     return result
 
 
@@ -108,7 +119,7 @@ def statistics(
     peaks = np.maximum.accumulate(np.concatenate([[1.0], wealth]))[1:]
     betas = window_betas(r, a, ROLLING_BETA_MONTHS)
     betas = betas[~np.isnan(betas)]
-    return {
+    figures = {
         "alpha_agg": float(12 * intercept),
         "beta_agg": float(beta),
         "corr_agg": float(np.corrcoef(r, a)[0, 1]),
@@ -119,6 +130,7 @@ def statistics(
         "skewness": skewness(r),
         "beta_volatility": float(betas.std(ddof=1)) if len(betas) > 1 else np.nan,
     }
+    return {name: settled(value) for name, value in figures.items()}
 
 
 def skewness(values: np.ndarray) -> float:

@@ -54,6 +54,7 @@ from .schema import (
     WebhookSubscription,
 )
 from .variants import (
+    DuplicateVariant,
     add_variant,
     base_model_id,
     buildable_variants,
@@ -81,6 +82,7 @@ __all__ = [
     "WebhookDelivery",
     "WebhookEvent",
     "WebhookSubscription",
+    "DuplicateVariant",
     "add_variant",
     "base_model_id",
     "buildable_variants",

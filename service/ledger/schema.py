@@ -20,12 +20,14 @@ from sqlalchemy import (
     Dialect,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
     true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -302,17 +304,32 @@ class Variant(Base):
     :class:`Rebalance` rows like any model's. ``status`` is ``building`` until the worker has
     recorded and published every month, then ``ready`` (or ``failed``, with ``error``); a
     retired variant (``retired_at``) is built no more, its history kept. ``notes`` says what
-    the build found, e.g. the months it held the minimum-variance portfolio.
+    the build found, e.g. the months it held the minimum-variance portfolio. ``digest`` is
+    the sha256 of what makes it the model it is (its base and its definition, name aside: see
+    :func:`service.ledger.variants.variant_digest`); a tenant's live (not retired) variants
+    have different digests, so the same variant cannot be created twice, even by two requests
+    at once. A variant recorded before digests were kept may have none.
     """
 
     __tablename__ = "variants"
-    __table_args__ = (CheckConstraint("status IN ('building', 'ready', 'failed')", name="status"),)
+    __table_args__ = (
+        CheckConstraint("status IN ('building', 'ready', 'failed')", name="status"),
+        Index(
+            "uq_variants_live_digest",
+            "tenant",
+            "digest",
+            unique=True,
+            sqlite_where=text("retired_at IS NULL"),
+            postgresql_where=text("retired_at IS NULL"),
+        ),
+    )
 
     id: Mapped[str] = mapped_column(ForeignKey("model_definitions.model_id"), primary_key=True)
     tenant: Mapped[str] = mapped_column(String(200), index=True)
     base_model: Mapped[str] = mapped_column(String(100))
     name: Mapped[str] = mapped_column(String(200))
     settings: Mapped[dict[str, Any]] = mapped_column(JSON)
+    digest: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(20), default="building")
     error: Mapped[str | None] = mapped_column(Text)
     notes: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))

@@ -3,18 +3,25 @@
 A variant's id is ``{base_model}.{slug}``, the slug made of its tenant and name (``acme`` and
 "IG no HY" make ``agg-plus-baseline.acme-ig-no-hy``), with ``-2``, ``-3``... when taken. The
 nine models' ids have no ``.``, so an id with one is a variant's.
+
+A tenant has at most one live variant of each model: a second with the same base and the same
+definition (its name aside) is refused with :class:`DuplicateVariant`, by a unique index on the
+variants' digests, so two requests at once cannot both record it.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from .repository import publish_definition
+from .repository import as_json_document
 from .schema import ModelDefinition, Shelf, Variant, utc_now
 from .webhooks import announce_variant
 
@@ -22,6 +29,16 @@ VARIANT_SEPARATOR = "."
 MAX_ID_LENGTH = 100
 BUILDABLE = ("building", "ready")
 """The statuses the monthly run builds (a ``building`` one may be a killed build to finish)."""
+NAMING_FIELDS = ("id", "name", "description")
+"""The fields of a variant's definition that name or describe it without changing the model."""
+
+
+class DuplicateVariant(Exception):
+    """A live variant of the tenant is already this model; ``existing`` is its id."""
+
+    def __init__(self, existing: str):
+        self.existing = existing
+        super().__init__(f"identical to variant {existing}")
 
 
 def is_variant_id(model_id: str) -> bool:
@@ -76,6 +93,23 @@ def new_variant_id(session: Session, base_model: str, tenant: str, name: str) ->
     return candidate
 
 
+def variant_digest(base_model: str, definition: dict[str, Any]) -> str:
+    """The sha256 of what makes a variant the model it is: its base model and its definition
+    (with every default applied and the universe spelled out), less its id, name and
+    description. Two variants with the same digest hold the same weights every month."""
+    model = {k: v for k, v in definition.items() if k not in NAMING_FIELDS}
+    text = json.dumps({"base_model": base_model, "definition": model}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def live_twin(session: Session, tenant: str, digest: str) -> Variant | None:
+    """The tenant's live variant of that digest, if any."""
+    query = select(Variant).where(
+        Variant.tenant == tenant, Variant.digest == digest, Variant.retired_at.is_(None)
+    )
+    return session.scalars(query).first()
+
+
 def add_variant(
     session: Session,
     *,
@@ -86,31 +120,57 @@ def add_variant(
     settings: dict[str, Any],
     definition: dict[str, Any],
     created_by: str | None,
-) -> Variant:
-    """Record a variant (``building``) and its definition, from the spec's document."""
-    publish_definition(
-        session,
-        variant_id,
-        definition["name"],
-        definition["group"],
-        definition["description"],
-        definition["benchmark"],
-        definition["risk_multiplier"],
-        definition["annual_fee"],
-        definition,
-    )
+) -> Variant | None:
+    """Record a variant (``building``) and its definition, from the spec's document.
+
+    Returns None when another writer took ``variant_id`` meanwhile (ask for a new id).
+
+    Raises
+    ------
+    DuplicateVariant
+        When a live variant of the tenant has the same digest, recorded before or meanwhile.
+    """
+    digest = variant_digest(base_model, definition)
+    twin = live_twin(session, tenant, digest)
+    if twin is not None:
+        raise DuplicateVariant(twin.id)
     variant = Variant(
         id=variant_id,
         tenant=tenant,
         base_model=base_model,
         name=name,
         settings=settings,
+        digest=digest,
         status="building",
         created_by=created_by,
     )
-    session.add(variant)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(variant_definition(variant_id, definition))
+            session.flush()  # the definition first: the variant's id refers to it
+            session.add(variant)
+    except IntegrityError:
+        twin = live_twin(session, tenant, digest)
+        if twin is not None:
+            raise DuplicateVariant(twin.id) from None
+        if session.get(ModelDefinition, variant_id) is not None:
+            return None
+        raise
     return variant
+
+
+def variant_definition(variant_id: str, definition: dict[str, Any]) -> ModelDefinition:
+    """The definition row of a new variant (its id is new: never an update of another's)."""
+    return ModelDefinition(
+        model_id=variant_id,
+        name=definition["name"],
+        group=definition["group"],
+        description=definition["description"],
+        benchmark=definition["benchmark"],
+        risk_multiplier=definition["risk_multiplier"],
+        annual_fee=definition["annual_fee"],
+        definition=as_json_document(definition),
+    )
 
 
 def get_variant(session: Session, variant_id: str) -> Variant | None:

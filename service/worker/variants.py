@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 
 from ..engine.backtest import Backtest, rebalance_dates, run_backtests
 from ..engine.data import MarketData
@@ -67,12 +68,17 @@ def create_variant(
     session, data: MarketData, request: Mapping, *, tenant: str, created_by: str | None, limit: int
 ):
     """Record the variant ``request`` asks for (``building``); VariantError naming each field
-    at fault. The caller checks the key may read the base model, and commits."""
+    at fault, DuplicateVariant when a live variant of the tenant is the same model. The
+    caller checks the key may read the base model, and commits."""
     base = MODELS.get(request["base_model"])
     if base is None:
         known = ", ".join(MODELS)
         raise VariantError([FieldError("base_model", f"Must be one of the nine: {known}.")])
-    settings = {name: request[name] for name in CUSTOMIZATION_FIELDS if request.get(name)}
+    settings = {
+        name: request[name]
+        for name in CUSTOMIZATION_FIELDS
+        if request.get(name) not in (None, "", [], {})  # a fee of 0 is a setting
+    }
     shelf_tickers = None
     if "shelf" in settings:
         shelf = get_shelf(session, settings["shelf"])
@@ -92,18 +98,21 @@ def create_variant(
         max_sector=settings.get("max_sector"),
         annual_fee=settings.get("annual_fee"),
     )
-    variant_id = new_variant_id(session, base.id, tenant, request["name"])
-    spec = derive_spec(base, customization, data, variant_id=variant_id, name=request["name"])
-    return add_variant(
-        session,
-        variant_id=variant_id,
-        tenant=tenant,
-        base_model=base.id,
-        name=request["name"],
-        settings=settings,
-        definition=definition_document(spec),
-        created_by=created_by,
-    )
+    spec = derive_spec(base, customization, data, variant_id=base.id, name=request["name"])
+    while True:  # another writer may take the id between choosing and recording it
+        variant_id = new_variant_id(session, base.id, tenant, request["name"])
+        variant = add_variant(
+            session,
+            variant_id=variant_id,
+            tenant=tenant,
+            base_model=base.id,
+            name=request["name"],
+            settings=settings,
+            definition=definition_document(replace(spec, id=variant_id)),
+            created_by=created_by,
+        )
+        if variant is not None:
+            return variant
 
 
 def build_variants(variant_ids: Iterable[str], h: Handles | None = None) -> dict[str, str]:

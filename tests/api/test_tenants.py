@@ -216,6 +216,7 @@ class TenantA:
     def __init__(self, api_app, client, make_key, performance_run):
         self.client = client
         self.key = bearer(make_key(scopes=SCOPES, models=[MODEL_A], tenant=TENANT_A, name="a"))
+        self.variants = 0
         with api_app.app_context():
             store_documents(get_redis(), performance_run[2])
             put_shelf(get_session(), SHELF, "Schwab bond ETFs", SCHWAB_ETFS)
@@ -251,9 +252,11 @@ class TenantA:
         return response.json
 
     def new_variant(self, name: str | None = None) -> str:
-        """A new variant of tenant A (building: its build is not run); its id."""
+        """A new variant of tenant A (building: its build is not run); its id. Each has a fee
+        of its own: a variant identical to a live one is refused."""
         body = {**BODIES[("post", "/v1/variants")], "name": name or uuid.uuid4().hex}
-        return self.post("/v1/variants", body)["id"]
+        self.variants += 1
+        return self.post("/v1/variants", {**body, "annual_fee": self.variants / 10_000})["id"]
 
     def new_key(self) -> str:
         """A new key of tenant A (made by its admin key); its id."""

@@ -28,7 +28,7 @@ def cli(small_sample, tmp_path_factory):
 def test_a_shelf_is_imported_and_a_bad_line_is_named(cli):
     runner, root = cli
     good = root / "shelf.csv"
-    good.write_text("ticker,note\nSCHZ,aggregate\nSCHO,\nSCHR,\nSCHP,\n")
+    good.write_text("ticker,note\nSCHZ,aggregate\n schO,\nschr ,\nSCHP,\n")  # case ignored
     imported = runner.invoke(
         args=["shelves", "import", "--id", "mine", "--name", "Mine", str(good)]
     )
@@ -38,7 +38,8 @@ def test_a_shelf_is_imported_and_a_bad_line_is_named(cli):
     assert "mine\tMine\tSCHZ SCHO SCHR SCHP" in listed.output
     for text, problem in [
         ("ticker\nSCHZ\nNOPE\n", "line 3: NOPE is not an ETF or fund of the data"),
-        ("ticker\nSCHZ\nSCHZ\n", "line 3: SCHZ is listed twice"),
+        ("ticker\nSCHZ\nschz\n", "line 3: SCHZ is listed twice"),
+        ("ticker\nSCHZ\nSCH Z\n", "line 3: Not a ticker symbol: 'SCH Z'."),
         ("ticker\nSCHZ\n\n", None),  # a blank last line is no row
         ("symbol\nSCHZ\n", "line 1: no ticker column"),
     ]:
@@ -55,10 +56,23 @@ def test_a_variant_is_created_built_listed_and_retired(cli):
     runner, _ = cli
     created = runner.invoke(
         args=["variants", "create", "--base", "agg-plus-baseline", "--name", "No HY"]
-        + ["--tenant", "acme", "--exclude", "HYG", "--exclude", "JNK", "--risk-multiplier", "0.8"]
+        + ["--tenant", "acme", "--exclude", "hyg", "--exclude", " JNK", "--risk-multiplier", "0.8"]
     )
     assert created.exit_code == 0, created.output
     assert "variant agg-plus-baseline.acme-no-hy: ready" in created.output
+    again = runner.invoke(
+        args=["variants", "create", "--base", "agg-plus-baseline", "--name", "Again"]
+        + ["--tenant", "acme", "--exclude", "JNK", "--exclude", "HYG", "--risk-multiplier", "0.8"]
+        + ["--no-build"]
+    )
+    assert again.exit_code == 1
+    assert "identical to variant agg-plus-baseline.acme-no-hy" in again.output
+    not_a_ticker = runner.invoke(
+        args=["variants", "create", "--base", "agg-plus-baseline", "--name", "x"]
+        + ["--tenant", "acme", "--exclude", "HYG", "--exclude", "H Y G"]
+    )
+    assert not_a_ticker.exit_code == 1
+    assert "exclude_tickers: {1: [\"Not a ticker symbol: 'H Y G'.\"]}" in not_a_ticker.output
     refused = runner.invoke(
         args=[
             "variants",

@@ -2,11 +2,13 @@
 
 The versions are the monthly rebalances of the nine models' backtests on the sample universe's
 real-ticker ETFs (2016 to 2024), written to a SQLite ledger and rendered by the publishing code,
-exactly as ``plusalpha worker`` does.
+exactly as ``plusalpha worker`` does. The performance documents of the same backtests are
+scanned too: no number in any of these answers is floating point's residue (issue 22).
 """
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 import pytest
@@ -14,11 +16,13 @@ import pytest
 from service.engine.models import MODELS
 from service.ledger import get_definition, list_rebalances, make_engine, session_factory, upgrade
 from service.publishing import labels_of, publish_definitions, rendered_bodies, weights_document
-from service.worker.jobs import record_backtest
+from service.worker.jobs import performance_documents, record_backtest
 
 from .test_render import ORION_SECURITY_KEYS, TWO_DECIMALS, read_csv, read_orion
 
 IREBAL_TOTAL = Decimal("100.00")
+NOISE = 1e-12
+"""No number of an answer is closer than this to zero without being zero."""
 
 
 @pytest.fixture(scope="module")
@@ -75,3 +79,58 @@ def test_every_orion_document_has_every_field(published):
             assert 0 <= lower <= target <= upper <= 100, (model_id, version, security)
         total = sum(security["targetPercent"] for security in orion["securities"])
         assert total == IREBAL_TOTAL, (model_id, version, total)
+
+
+def numbers(value) -> list[float]:
+    """Every number of a JSON value."""
+    if isinstance(value, dict):
+        return [n for v in value.values() for n in numbers(v)]
+    if isinstance(value, list):
+        return [n for v in value for n in numbers(v)]
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return [float(value)]
+    return []
+
+
+def body_numbers(fmt: str, body: bytes) -> list[float]:
+    """Every number of a weights body: the JSON ones, or a CSV's weight or percent column."""
+    text = body.decode()
+    if fmt in ("json", "orion"):
+        return numbers(json.loads(text))
+    return [float(row[1]) for row in read_csv(text)[1:]]
+
+
+def residue(values: list[float]) -> list[float]:
+    return [value for value in values if 0 < abs(value) < NOISE]
+
+
+def test_no_weight_in_any_format_is_floating_point_residue(published):
+    """The sample's backtests record a few weights of some 1e-17 (SRLN, IGSB): positions of
+    nothing, which no format shows; every other holding is shown, at full precision in json and
+    csv."""
+    shown = 0
+    for model_id, version, bodies in published:
+        for fmt, body in bodies.items():
+            found = residue(body_numbers(fmt, body))
+            assert found == [], (model_id, version, fmt, found)
+        weights = json.loads(bodies["json"])["weights"]
+        csv_weights = [float(w) for _, w in read_csv(bodies["csv"].decode())[1:]]
+        assert csv_weights == [h["weight"] for h in weights]
+        assert abs(sum(csv_weights) - 1) < 1e-9, (model_id, version)
+        shown += len(weights)
+    assert shown > 1000
+
+
+def test_no_figure_of_the_performance_documents_is_floating_point_residue(
+    small_sample, small_backtests
+):
+    """The table, its monthly history's rows (its holdings feed the fact sheets only) and each
+    model's figures: the Agg Index's alpha to itself, for one, is 0 and not some 1e-17."""
+    documents = performance_documents(small_sample, small_backtests)
+    for name, document in documents.items():
+        if name == "performance.history":
+            document = {month: m["rows"] for month, m in document["months"].items()}
+        found = residue(numbers(document))
+        assert found == [], (name, found[:5])
+    agg_index = next(r for r in documents["performance"]["rows"] if r["model_id"] == "agg-index")
+    assert (agg_index["alpha_agg"], agg_index["beta_agg"]) == (0.0, 1.0)

@@ -49,6 +49,13 @@ def invalid(errors) -> Problem:
     return Problem(422, "; ".join(f"{e.field}: {e.message}" for e in errors), fields)
 
 
+def duplicate(tenant: str, existing: str) -> Problem:
+    """The 409 of a variant identical to a live one of the tenant, naming that one."""
+    message = f"identical to variant {existing}"
+    detail = f"{tenant} has a live variant identical to this one: {existing}"
+    return Problem(409, detail, [{"field": "base_model", "in": "json", "message": message}])
+
+
 @blp.route("")
 class Variants(MethodView):
     @require(SCOPE)
@@ -68,17 +75,26 @@ class Variants(MethodView):
         headers={"Location": {"description": "The variant's model", "schema": {"type": "string"}}},
     )
     @blp.alt_response(403, "FORBIDDEN", description="A key without admin names another tenant")
+    @blp.alt_response(
+        409,
+        "CONFLICT",
+        description="A live variant of the tenant has the same base model and settings "
+        "(whatever its name); the problem names its id",
+    )
     def post(self, body: dict):
         """Create a variant of one of the nine models; it is built in the background
 
         Anything not given is the base model's. The base model must be one the key may read.
         The answer is the variant as stored, ``building``; ``GET /v1/models/{id}`` shows its
         status until it is ``ready`` (or ``failed``, with the reason), and from then on it
-        has every model route. Each bad input is a 422 naming its field.
+        has every model route. Each bad input is a 422 naming its field. Tickers are matched
+        whatever their case and surrounding spaces (``"hyg "`` is HYG); sectors as spelled.
+        A variant identical to a live one of the tenant (same base model, same settings once
+        defaults are applied, any name) is a 409 naming the existing variant.
         """
         from redis.exceptions import RedisError
 
-        from ...ledger import add_audit_events
+        from ...ledger import DuplicateVariant, add_audit_events
         from ...publishing import market_data
         from ...worker.variants import create_variant
 
@@ -104,6 +120,9 @@ class Variants(MethodView):
         except VariantError as error:
             session.rollback()
             raise invalid(error.errors) from None
+        except DuplicateVariant as error:
+            session.rollback()
+            raise duplicate(tenant, error.existing) from None
         add_audit_events(
             session,
             [{"action": "create_variant", "key_id": key.id, "model_id": variant.id}],
