@@ -178,8 +178,8 @@ class Rebalance:
 
 @dataclass(frozen=True)
 class _Model:
-    weights: dict[str, float]  # targets after the cash target, weight > 0 only
-    cash_target: float  # 1 - sum(weights), without its rounding error
+    weights: dict[str, float]  # targets after the cash target, weight > TINY only
+    cash_target: float  # 1 - sum(weights) as exact arithmetic has it (no 1.1e-16)
     prices: dict[str, float]
     options: TradeOptions
     known: frozenset[str] | None
@@ -574,7 +574,9 @@ def _exact(values, tiny: float = TINY) -> np.ndarray:
     return np.where(np.abs(values) < tiny, 0.0, values)
 
 
-def _drift(weights: np.ndarray, cash_weight: float, target: np.ndarray, cash_target) -> Drift:
+def _drift(
+    weights: np.ndarray, cash_weight: float, target: np.ndarray, cash_target: float
+) -> Drift:
     gaps = _exact(np.append(np.abs(weights - target), abs(cash_weight - cash_target)))
     return Drift(total=float(gaps.sum()), max=float(gaps.max()))
 
