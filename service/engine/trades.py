@@ -406,8 +406,11 @@ def _account(holdings, cash, model: _Model, where: str) -> Rebalance:
     p = np.array([model.prices[t] for t in tickers])
     target = np.array([model.weights.get(t, 0.0) for t in tickers])
     opts = model.options
-    locked = np.array([t in opts.locked for t in tickers] if opts.locked else False)
-    restricted = np.array([t in opts.restricted for t in tickers] if opts.restricted else False)
+    # dtype: with no line at all (all cash, a cash target of 1), an empty list is not of floats
+    locked = np.array([t in opts.locked for t in tickers] if opts.locked else False, dtype=bool)
+    restricted = np.array(
+        [t in opts.restricted for t in tickers] if opts.restricted else False, dtype=bool
+    )
     value = cash + float(q @ p)
     lines, unused = (tickers, q, p, target, model.cash_target), _not_needed(held, model)
     if value < EMPTY_BELOW:

@@ -315,6 +315,18 @@ def test_a_restriction_or_lock_that_changes_nothing_is_named(client, trader):
     )
 
 
+def test_an_account_of_cash_kept_as_cash_takes_a_lock(client, trader):
+    options = {"cash_target": 1, "locked": ["agg"], "restricted": ["LQD"]}
+    body = {"holdings": [], "cash": 1000.0, "options": options}
+    response = client.post(URL, json=body, headers=trader)
+    assert response.status_code == 200, response.json
+    assert response.json["trades"] == [] and response.json["cash_target"] == 1
+    assert [(w["ticker"], w["code"]) for w in response.json["warnings"]] == [
+        ("LQD", "not_needed"),
+        ("AGG", "not_needed"),
+    ]
+
+
 @pytest.mark.parametrize(
     ("change", "field"),
     [

@@ -420,6 +420,13 @@ def test_a_model_whose_weights_sum_to_one_in_floats_leaves_no_cash_target():
     assert with_cash.cash_target == 0.05
 
 
+def test_an_account_of_cash_only_with_nothing_to_buy_takes_a_lock():
+    # A cash target of 1 leaves no line at all: the lock once failed on an empty list.
+    result = rebalance([], 1000, PRICES, MODEL, {"cash_target": 1.0, "locked": ["AAA"]})
+    assert result.trades == () and result.positions == () and result.cash_target == 1
+    assert [(w.ticker, w.code) for w in result.warnings] == [("AAA", "not_needed")]
+
+
 def test_a_restricted_or_locked_ticker_neither_held_nor_in_the_model_is_named():
     holdings = [*HOLDINGS, {"ticker": "EEE", "quantity": 0}]
     options = {"restricted": ["DDD", "EEE", "ZZZ"], "locked": ["BBB", "YYY"]}
