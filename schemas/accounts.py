@@ -1,10 +1,10 @@
 """Account trade lists: one account or a batch in, the trades that bring it to the model out."""
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate
 
 from service.engine.models import BAND_TYPES, MODES
 
-from .common import StrictSchema
+from .common import StrictSchema, Ticker
 from .models import JSONNumber
 
 MAX_HOLDINGS = 500
@@ -20,12 +20,15 @@ MAX_CASH = 1e10
 MAX_PRICE = 1e6
 MAX_ACCOUNT_VALUE = 1e10
 """An account worth more (cash plus holdings at their prices) is refused as a likely unit error."""
-
-TICKER = validate.Length(min=1, max=20)
+MAX_ACCOUNT_ID = 100
+"""Characters of a batch item's ``account_id``."""
 
 
 class AccountHoldingSchema(StrictSchema):
-    ticker = fields.String(required=True, validate=TICKER)
+    ticker = Ticker(
+        required=True,
+        metadata={"description": "Any case, spaces around it ignored; once per account."},
+    )
     quantity = JSONNumber(
         required=True,
         validate=validate.Range(min=0, max=MAX_QUANTITY),
@@ -68,16 +71,22 @@ class TradeOptionsSchema(StrictSchema):
         load_default=False, metadata={"description": "Fractional shares; whole shares if false."}
     )
     restricted = fields.List(
-        fields.String(validate=TICKER),
+        Ticker(),
         load_default=list,
         validate=validate.Length(max=MAX_HOLDINGS),
-        metadata={"description": "Tickers never bought."},
+        metadata={
+            "description": "Tickers never bought, in any case. One neither held nor in the "
+            "model is not an error: a not_needed warning names it."
+        },
     )
     locked = fields.List(
-        fields.String(validate=TICKER),
+        Ticker(),
         load_default=list,
         validate=validate.Length(max=MAX_HOLDINGS),
-        metadata={"description": "Tickers never traded."},
+        metadata={
+            "description": "Tickers never traded, in any case. One neither held nor in the "
+            "model is not an error: a not_needed warning names it."
+        },
     )
 
 
@@ -95,8 +104,24 @@ class AccountSchema(StrictSchema):
     )
 
 
-PRICES = fields.Dict(
-    keys=fields.String(validate=TICKER),
+class Prices(fields.Dict):
+    """Price per ticker, its tickers read as `Ticker` reads them: two keys naming one ticker
+    (``agg`` and ``AGG``) are an error of the second."""
+
+    def _deserialize(self, value, attr, data, **kwargs) -> dict:
+        prices = super()._deserialize(value, attr, data, **kwargs)
+        if len(prices) < len(value):
+            seen: set[str] = set()
+            for name in value:
+                ticker = self.key_field.deserialize(name)
+                if ticker in seen:
+                    raise ValidationError({name: [f"{ticker} is priced twice."]})
+                seen.add(ticker)
+        return prices
+
+
+PRICES = Prices(
+    keys=Ticker(),
     values=JSONNumber(validate=validate.Range(min=0, min_inclusive=False, max=MAX_PRICE)),
     load_default=dict,
     metadata={"description": "Price per ticker; the latest close in our data by default."},
@@ -113,11 +138,21 @@ class AccountTradesRequestSchema(AccountSchema):
     options = OPTIONS
 
 
+class BatchAccountSchema(AccountSchema):
+    account_id = fields.String(
+        validate=validate.Length(min=1, max=MAX_ACCOUNT_ID),
+        metadata={
+            "description": f"The platform's own name for the account, 1 to {MAX_ACCOUNT_ID} "
+            "characters, echoed in its answer (optional: answers are in the batch's order)."
+        },
+    )
+
+
 class BatchTradesRequestSchema(StrictSchema):
     """Many accounts, with the same prices and options, to bring to the model."""
 
     accounts = fields.List(
-        fields.Nested(AccountSchema),
+        fields.Nested(BatchAccountSchema),
         required=True,
         validate=validate.Length(min=1, max=MAX_JOB),
         metadata={
@@ -153,7 +188,10 @@ class DriftSchema(Schema):
 class TradeWarningSchema(Schema):
     ticker = fields.String(allow_none=True)
     code = fields.String(
-        metadata={"description": "locked, restricted, min_trade, cash, whole_shares, ..."}
+        metadata={
+            "description": "locked, restricted, min_trade, cash, whole_shares, empty_account, "
+            "or not_needed (a restricted or locked ticker neither held nor in the model)"
+        }
     )
     message = fields.String()
 
@@ -175,10 +213,17 @@ class TradeListSchema(AccountTradesSchema):
     version = fields.Integer(metadata={"description": "The model version traded to."})
 
 
+class BatchAccountTradesSchema(AccountTradesSchema):
+    account_id = fields.String(metadata={"description": "The account_id sent, if any."})
+
+
 class BatchTradeListSchema(Schema):
     model_id = fields.String()
     version = fields.Integer()
-    accounts = fields.List(fields.Nested(AccountTradesSchema))
+    accounts = fields.List(
+        fields.Nested(BatchAccountTradesSchema),
+        metadata={"description": "One answer per account, in the batch's order."},
+    )
 
 
 class JobSchema(Schema):

@@ -4,7 +4,7 @@ import math
 
 from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates_schema
 
-from .common import PageQuerySchema, StrictSchema
+from .common import PageQuerySchema, StrictSchema, Ticker
 from .variants import VariantSchema
 
 FORMAT_NAMES = ("json", "csv", "irebal", "orion")
@@ -187,7 +187,10 @@ class JSONNumber(fields.Float):
 
 
 class PushWeightSchema(StrictSchema):
-    ticker = fields.String(required=True, validate=validate.Length(min=1, max=20))
+    ticker = Ticker(
+        required=True,
+        metadata={"description": "Any case, spaces around it ignored; once per push."},
+    )
     weight = JSONNumber(
         required=True,
         validate=validate.Range(min=0, max=1),

@@ -234,7 +234,9 @@ def trades_command(model_id: str, account_csv, fmt: str, **options) -> None:
 
 
 def read_account(file) -> tuple[list[dict], float]:
-    """Holdings and cash of an account CSV (header ticker,quantity; cash as ``$CASH``)."""
+    """Holdings and cash of an account CSV (header ticker,quantity; cash as ``$CASH``).
+
+    Tickers are read by the engine's rule: spaces around them dropped, case ignored."""
     rows = list(csv.reader(file))
     if not rows or [cell.strip().lower() for cell in rows[0]] != ["ticker", "quantity"]:
         raise click.ClickException(f"{file.name}: the header must be ticker,quantity")
@@ -246,7 +248,7 @@ def read_account(file) -> tuple[list[dict], float]:
             ticker, quantity = row[0].strip(), float(row[1])
         except (IndexError, ValueError) as error:
             raise click.ClickException(f"{file.name}, line {line}: {error}") from error
-        if ticker == CASH:
+        if ticker.upper() == CASH:
             cash += quantity
         else:
             holdings.append({"ticker": ticker, "quantity": quantity})

@@ -8,6 +8,10 @@ accounts against one model, checking the model, the prices and the options once.
 
 Definitions
 -----------
+tickers
+    A ticker the caller names (a holding's, a price's, a restricted or locked one) is read with
+    its surrounding spaces dropped and its case ignored: ``" agg"`` is ``AGG``, and a holding
+    of ``agg`` beside one of ``AGG`` is the same ticker held twice.
 value ``V``
     Cash plus quantity times price. Trades are made at the given prices without costs, so they
     leave ``V`` unchanged; every weight is a value over ``V``.
@@ -28,7 +32,8 @@ Algorithm, per account (lines: the held and the model tickers, in ticker order)
 1. The mode picks the lines it wants traded: ``full`` every line off target, ``band`` the lines
    out of band, and holdings outside the model always; ``buy_only`` then keeps only the buys,
    ``sell_only`` only the sells. Locked lines are left alone and restricted ones are not
-   bought, each with a warning.
+   bought, each with a warning; a restricted or locked ticker that is neither held nor in the
+   model changes nothing, and a ``not_needed`` warning says so.
 2. Sells bring a line down to its target (all of it when the target is 0). With whole shares
    a sale is the floor of the excess shares, so the line stays at or just above target; a
    complete sale may be fractional. Sales under ``min_trade`` are not made.
@@ -47,7 +52,9 @@ Algorithm, per account (lines: the held and the model tickers, in ticker order)
 So nothing is sold short, cash never goes negative, no ticker is both bought and sold, and a
 line ends within a share of its target unless a lock, a restriction, ``min_trade`` or cash
 stops it: then a warning names it. Ties are broken by ticker: the same input gives the same
-trades, whatever the order of the holdings. Differences under ``DUST * V`` are not traded.
+trades, whatever the order of the holdings. Differences under ``DUST * V`` are not traded, and
+no number of the answer is the rounding error of a zero: one under ``TINY`` (a weight, shares)
+or ``TINY * max(V, 1)`` (an amount) is zero.
 """
 
 from __future__ import annotations
@@ -74,7 +81,7 @@ at the extreme (5e-324) its target share counts underflow to zero."""
 SHARE_EPS = 1e-9  # shares: 56.9999999999 shares are 57 whole shares
 
 LOCKED, RESTRICTED, MIN_TRADE, CASH = "locked", "restricted", "min_trade", "cash"
-WHOLE_SHARES, EMPTY_ACCOUNT = "whole_shares", "empty_account"
+WHOLE_SHARES, EMPTY_ACCOUNT, NOT_NEEDED = "whole_shares", "empty_account", "not_needed"
 MESSAGES = {  # ticker, weight after, target, min_trade
     LOCKED: "{0} is locked: it stays at {1:.2%} against a target of {2:.2%}",
     RESTRICTED: "{0} is restricted: not bought, it stays at {1:.2%} against a target of {2:.2%}",
@@ -83,6 +90,7 @@ MESSAGES = {  # ticker, weight after, target, min_trade
     WHOLE_SHARES: "whole shares: {0} position(s) end within a share of target, {1} furthest at "
     "{2:.3%} of the account",
     EMPTY_ACCOUNT: "the account is worth nothing: no trades",
+    NOT_NEEDED: "{0} is neither held nor in the model: {1} it changed nothing",
 }
 
 
@@ -170,7 +178,8 @@ class Rebalance:
 
 @dataclass(frozen=True)
 class _Model:
-    weights: dict[str, float]  # targets after the cash target, weight > 0 only
+    weights: dict[str, float]  # targets after the cash target, weight > TINY only
+    cash_target: float  # 1 - sum(weights) as exact arithmetic has it (no 1.1e-16)
     prices: dict[str, float]
     options: TradeOptions
     known: frozenset[str] | None
@@ -275,13 +284,18 @@ def _number(value, field: str, *, positive: bool = False, maximum: float | None 
     return number
 
 
+def _symbol(ticker, field: str) -> str:
+    """A ticker as a client names it, read as the API reads it: surrounding spaces dropped and
+    case ignored (``" mbb"`` is ``MBB``)."""
+    if not isinstance(ticker, str) or not ticker.strip():
+        raise TradeInputError(field, f"must be a ticker, not {ticker!r}")
+    return ticker.strip().upper()
+
+
 def _tickers(value, field: str) -> frozenset[str]:
     if isinstance(value, str) or not isinstance(value, Iterable):
         raise TradeInputError(field, f"must be a list of tickers, not {value!r}")
-    tickers = frozenset(value)
-    if not all(isinstance(t, str) and t for t in tickers):
-        raise TradeInputError(field, "tickers must be non-empty strings")
-    return tickers
+    return frozenset(_symbol(t, f"{field}[{i}]") for i, t in enumerate(value))
 
 
 def _options(options: TradeOptions | Mapping | None) -> TradeOptions:
@@ -321,7 +335,12 @@ def _model(prices, targets, options, known) -> _Model:
     options = _options(options)
     if not isinstance(prices, Mapping) and not hasattr(prices, "items"):
         raise TradeInputError("prices", "must map tickers to prices")
-    checked = {str(t): _number(p, f"prices.{t}", positive=True) for t, p in prices.items()}
+    checked: dict[str, float] = {}
+    for name, price in prices.items():
+        ticker = _symbol(str(name), f"prices.{name}")
+        if ticker in checked:
+            raise TradeInputError(f"prices.{name}", f"{ticker} is priced twice")
+        checked[ticker] = _number(price, f"prices.{name}", positive=True)
     if not isinstance(targets, Mapping):
         raise TradeInputError("targets", "must map tickers to weights")
     weights = {t: _number(w, f"targets.{t}") for t, w in targets.items()}
@@ -331,8 +350,11 @@ def _model(prices, targets, options, known) -> _Model:
     if missing:
         raise TradeInputError(f"prices.{missing[0]}", f"no price for {missing[0]}, in the model")
     scale = 1.0 - options.cash_target
-    scaled = {t: w * scale for t, w in weights.items() if w * scale > 0}
-    return _Model(scaled, checked, options, None if known is None else _tickers(known, "known"))
+    scaled = {t: w * scale for t, w in weights.items() if w * scale > TINY}
+    own_cash = float(_exact(1.0 - math.fsum(w for w in weights.values() if w * scale > TINY)))
+    cash_target = float(_exact(options.cash_target + scale * max(0.0, own_cash)))
+    known = None if known is None else _tickers(known, "known")
+    return _Model(scaled, cash_target, checked, options, known)
 
 
 def _holdings(holdings, model: _Model, where: str) -> dict[str, float]:
@@ -362,9 +384,7 @@ def _holdings(holdings, model: _Model, where: str) -> dict[str, float]:
 def _holding(holding, held, model: _Model, path: str) -> tuple[str, float]:
     if not isinstance(holding, Mapping):
         raise TradeInputError(path, "must be an object with ticker and quantity")
-    ticker = holding.get("ticker")
-    if not isinstance(ticker, str) or not ticker:
-        raise TradeInputError(f"{path}.ticker", f"must be a ticker, not {ticker!r}")
+    ticker = _symbol(holding.get("ticker"), f"{path}.ticker")
     if ticker in held:
         raise TradeInputError(f"{path}.ticker", f"{ticker} is held twice")
     if model.known is not None and ticker not in model.known:
@@ -386,16 +406,20 @@ def _account(holdings, cash, model: _Model, where: str) -> Rebalance:
     p = np.array([model.prices[t] for t in tickers])
     target = np.array([model.weights.get(t, 0.0) for t in tickers])
     opts = model.options
-    locked = np.array([t in opts.locked for t in tickers] if opts.locked else False)
-    restricted = np.array([t in opts.restricted for t in tickers] if opts.restricted else False)
+    # dtype: with no line at all (all cash, a cash target of 1), an empty list is not of floats
+    locked = np.array([t in opts.locked for t in tickers] if opts.locked else False, dtype=bool)
+    restricted = np.array(
+        [t in opts.restricted for t in tickers] if opts.restricted else False, dtype=bool
+    )
     value = cash + float(q @ p)
+    lines, unused = (tickers, q, p, target, model.cash_target), _not_needed(held, model)
     if value < EMPTY_BELOW:
         nothing = np.zeros(len(tickers))
         warning = TradeWarning(None, EMPTY_ACCOUNT, MESSAGES[EMPTY_ACCOUNT])
-        return _result(tickers, q, p, target, cash, nothing, nothing, 0.0, (warning,))
+        return _result(lines, cash, nothing, nothing, 0.0, (warning, *unused))
     sell, buy, reasons, wanted = _plan(q, p, target, cash, value, locked, restricted, opts)
     warnings = _warnings(tickers, q, p, target, value, sell, buy, reasons, wanted, opts)
-    return _result(tickers, q, p, target, cash, sell, buy, value, warnings)
+    return _result(lines, cash, sell, buy, value, warnings + unused)
 
 
 def _plan(q, p, target, cash, value, locked, restricted, opts: TradeOptions):
@@ -536,12 +560,40 @@ def _warnings(tickers, q, p, target, value, sell, buy, reasons, wanted, opts) ->
     return tuple(warnings)
 
 
-def _drift(weights: np.ndarray, cash_weight: float, target: np.ndarray) -> Drift:
-    gaps = np.append(np.abs(weights - target), abs(cash_weight - max(0.0, 1.0 - target.sum())))
+def _not_needed(held: dict[str, float], model: _Model) -> tuple[TradeWarning, ...]:
+    """A warning for each restricted or locked ticker that is neither held nor in the model."""
+    opts = model.options
+    return tuple(
+        TradeWarning(ticker, NOT_NEEDED, MESSAGES[NOT_NEEDED].format(ticker, verb))
+        for verb, listed in (("restricting", opts.restricted), ("locking", opts.locked))
+        for ticker in sorted(listed)
+        if not held.get(ticker) and ticker not in model.weights
+    )
+
+
+def _exact(values, tiny: float = TINY) -> np.ndarray:
+    """``values`` with every one within ``tiny`` of zero made zero: such a number is the rounding
+    error of a sum that is zero in exact arithmetic, not an amount or a weight."""
+    return np.where(np.abs(values) < tiny, 0.0, values)
+
+
+def _drift(
+    weights: np.ndarray, cash_weight: float, target: np.ndarray, cash_target: float
+) -> Drift:
+    gaps = _exact(np.append(np.abs(weights - target), abs(cash_weight - cash_target)))
     return Drift(total=float(gaps.sum()), max=float(gaps.max()))
 
 
-def _result(tickers, q, p, target, cash, sell, buy, value, warnings) -> Rebalance:
+def _result(lines, cash, sell, buy, value, warnings) -> Rebalance:
+    """The answer for the ``lines`` ``(tickers, q, p, target, cash_target)`` of an account.
+
+    Every number is computed here, and here a rounding error is made zero: under ``TINY`` for a
+    number of shares or a weight, under ``TINY`` times the account's value (or one, if less)
+    for an amount, including the trades themselves.
+    """
+    tickers, q, p, target, cash_target = lines
+    money = TINY * max(value, 1.0)
+    sell, buy = (np.where((t >= TINY) & (t * p >= money), t, 0.0) for t in (sell, buy))
     trades = [
         Trade(tickers[i], action, shares, amount)
         for action, traded in (("sell", sell), ("buy", buy))
@@ -552,22 +604,23 @@ def _result(tickers, q, p, target, cash, sell, buy, value, warnings) -> Rebalanc
             strict=True,
         )
     ]
-    quantity = q - sell + buy
+    quantity = _exact(q - sell + buy)
     cash_after = cash + float(sell @ p) - float(buy @ p)
-    if -DUST * value < cash_after < 0:  # a rounding error of a sum that is zero
+    if -DUST * value < cash_after < money:  # a rounding error of a sum that is zero
         cash_after = 0.0
     scale = value if value > 0 else 1.0  # an empty account has no weights
-    weights = quantity * p / scale
-    columns = (quantity, p, quantity * p, weights, target)
+    weights = _exact(quantity * p / scale)
+    columns = (quantity, p, _exact(quantity * p, money), weights, target)
     positions = tuple(map(Position, tickers, *(column.tolist() for column in columns)))
+    cash_weight = float(_exact(cash_after / scale))
     return Rebalance(
         trades=tuple(trades),
         positions=positions,
         cash=cash_after,
-        cash_weight=cash_after / scale,
-        cash_target=max(0.0, 1.0 - float(target.sum())),
+        cash_weight=cash_weight,
+        cash_target=cash_target,
         value=float(value),
-        drift_before=_drift(q * p / scale, cash / scale, target),
-        drift_after=_drift(weights, cash_after / scale, target),
+        drift_before=_drift(q * p / scale, cash / scale, target, cash_target),
+        drift_after=_drift(weights, cash_weight, target, cash_target),
         warnings=warnings,
     )

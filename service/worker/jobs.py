@@ -331,9 +331,17 @@ def trade_batch(
     options: Mapping,
     known: frozenset[str],
 ) -> dict:
-    """Account trade lists of a batch: the answer of a small batch, the RQ job of a large one."""
+    """Account trade lists of a batch: the answer of a small batch, the RQ job of a large one.
+
+    Each answer carries its account's ``account_id``, when the account has one."""
     results = rebalance_many(accounts, prices, targets, options, known=known)
-    return {"model_id": model_id, "version": version, "accounts": [r.as_dict() for r in results]}
+    answers = [
+        {"account_id": account["account_id"], **result.as_dict()}
+        if "account_id" in account
+        else result.as_dict()
+        for account, result in zip(accounts, results, strict=True)
+    ]
+    return {"model_id": model_id, "version": version, "accounts": answers}
 
 
 def next_run(now: datetime) -> datetime:

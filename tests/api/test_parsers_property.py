@@ -9,11 +9,11 @@ answer is what the request means or a problem naming the input at fault, never a
   naming the field and where it was: 422, 406 for Accept, 404 for a date or version that
   names nothing.
 * Push validation (``schemas.models.PushSchema`` and the view's rules): bodies built to break
-  the rules (unknown tickers, indices rather than ETFs, duplicates, NaN and infinities, weights
-  outside [0, 1], a sum more than 1e-6 from 1, an effective date before the latest version's)
-  are answered 201 exactly when no rule is broken, else 422 naming only fields at fault; any
-  ``Idempotency-Key`` is used or refused naming it; and any JSON body at all is a 201, 400 or
-  422, never a 500.
+  the rules (unknown tickers, indices rather than ETFs, duplicates in any spelling, NaN and
+  infinities, weights outside [0, 1], a sum more than 1e-6 from 1, an effective date before the
+  latest version's) are answered 201 exactly when no rule is broken, else 422 naming only
+  fields at fault; any ``Idempotency-Key`` is used or refused naming it; and any JSON body at
+  all is a 201, 400 or 422, never a 500.
 
 They use the Flask test client of ``tests/api/conftest.py``, on both backends. A fixture's app
 serves every example of a test, so the oracles read what earlier examples changed (the latest
@@ -337,11 +337,13 @@ BAD_WEIGHT = st.one_of(
 
 @st.composite
 def push_weights(draw) -> list[tuple[str, float]]:
-    """Weights of distinct ETFs summing to 1, then one rule broken, or none, or two."""
+    """Weights of distinct ETFs summing to 1, then one rule broken, or none, or two (a ticker
+    in lower case or with spaces around it breaks none)."""
     names = draw(st.lists(ETF, min_size=1, max_size=6, unique=True))
     raw = draw(st.lists(st.floats(0.01, 1), min_size=len(names), max_size=len(names)))
     weights = [w / math.fsum(raw) for w in raw]
-    for rule in draw(st.lists(st.sampled_from(["sum", "weight", "ticker", "twice"]), max_size=2)):
+    rules = st.sampled_from(["sum", "weight", "ticker", "twice", "spelling"])
+    for rule in draw(st.lists(rules, max_size=2)):
         i = draw(st.integers(0, len(names) - 1))
         if rule == "sum":  # within the tolerance, or beyond it
             weights[i] += draw(st.sampled_from([5e-7, -5e-7, 2e-6, -2e-6, 0.1]))
@@ -349,9 +351,16 @@ def push_weights(draw) -> list[tuple[str, float]]:
             weights[i] = draw(BAD_WEIGHT)
         elif rule == "ticker":
             names[i] = draw(NOT_AN_ETF)
+        elif rule == "spelling":  # breaks no rule
+            names[i] = draw(st.sampled_from([names[i].lower(), f" {names[i]}", f"{names[i]}\t"]))
         else:
             names[i] = names[i - 1]
     return list(zip(names, weights, strict=True))
+
+
+def symbol(ticker: str) -> str:
+    """The documented rule: a ticker is read without its surrounding spaces, in any case."""
+    return ticker.strip().upper()
 
 
 def faults(weights: list[tuple[str, float]], effective: date, latest: date) -> set[str]:
@@ -360,7 +369,7 @@ def faults(weights: list[tuple[str, float]], effective: date, latest: date) -> s
     found = set()
     etfs = set(tickers("etf"))
     for i, (ticker, weight) in enumerate(weights):
-        if ticker not in etfs or ticker in [t for t, _ in weights[:i]]:
+        if symbol(ticker) not in etfs or symbol(ticker) in [symbol(t) for t, _ in weights[:i]]:
             found.add(f"weights[{i}].ticker")
         if not (math.isfinite(weight) and 0 <= weight <= 1):
             found.add(f"weights[{i}].weight")
@@ -412,7 +421,8 @@ def test_a_push_is_recorded_exactly_when_no_rule_is_broken(client, pusher, weigh
     assert response.status_code == 201, response.get_data(as_text=True)
     recorded = response.json["weights"]
     total = math.fsum(w for _, w in weights)
-    assert recorded == pytest.approx({t: w / total for t, w in weights}, rel=1e-12, abs=1e-15)
+    expected = {symbol(t): w / total for t, w in weights}
+    assert recorded == pytest.approx(expected, rel=1e-12, abs=1e-15)
     assert math.fsum(recorded.values()) == pytest.approx(1, abs=1e-9)
 
 

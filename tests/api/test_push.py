@@ -61,6 +61,9 @@ def raw(weight: str) -> str:
         (with_weights(("AGG", 0.5), ("LQD", 0.3), ("ZZZZ", 0.2)), "weights[2].ticker"),
         (with_weights(("AGG", 0.5), ("AGG-INDEX", 0.5)), "weights[1].ticker"),
         (with_weights(("AGG", 0.5), ("LQD", 0.3), ("AGG", 0.2)), "weights[2].ticker"),
+        (with_weights(("AGG", 0.5), ("lqd", 0.3), (" agg", 0.2)), "weights[2].ticker"),
+        (with_weights(("AG G", 0.6), ("LQD", 0.4)), "weights[0].ticker"),
+        (with_weights(("AGG", 0.6), ("", 0.4)), "weights[1].ticker"),
         (with_weights(("AGG", 1.2), ("LQD", 0.4)), "weights[0].weight"),
         (with_weights(("AGG", 0.6), ("LQD", -0.0001)), "weights[1].weight"),
         (raw("NaN"), "weights[0].weight"),
@@ -140,6 +143,15 @@ def test_push_records_a_new_version_that_is_served(api_app, client, pusher, make
         events = audit_events(session, model_id=MODEL)
     assert row.pushed_by is not None and row.pushed_by.startswith("key_")
     assert [(e.action, e.version, e.key_id) for e in events] == [("push", version, row.pushed_by)]
+
+
+def test_tickers_are_recorded_in_capitals_whatever_their_spelling(client, pusher):
+    response = push(client, pusher, with_weights((" agg", 0.6), ("Lqd ", 0.4)))
+    assert response.status_code == 201, response.json
+    assert response.json["weights"] == {"AGG": 0.6, "LQD": 0.4}
+    again = push(client, pusher, with_weights(("AGG", 0.6), ("LQD", 0.4)))
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.get_data() == response.get_data()
 
 
 def test_replay_answers_the_stored_response_without_a_new_version(api_app, client, pusher):

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from service.engine.trades import (
     MODES,
+    Drift,
     TradeInputError,
     TradeOptions,
     rebalance,
@@ -169,13 +170,19 @@ def test_same_input_same_trades_whatever_the_order(problem):
 def test_an_account_on_target_gets_no_trades(problem, value):
     _, _, prices, targets, options = problem
     scale = 1 - options.cash_target
-    holdings = [
-        {"ticker": t, "quantity": w * scale * value / prices[t]} for t, w in targets.items()
+    holdings = [  # a weight under 1e-12 is none: the engine's rounding error (TINY)
+        {"ticker": t, "quantity": w * scale * value / prices[t]}
+        for t, w in targets.items()
+        if w * scale > 1e-12
     ]
     cash = max(0.0, value * (1 - scale * sum(targets.values())))
     result = rebalance(holdings, cash, prices, targets, options)
     assert result.trades == ()
-    assert result.warnings == ()
+    used = {p.ticker for p in result.positions if p.quantity or p.target}
+    assert [(w.ticker, w.code) for w in result.warnings] == [
+        *((t, "not_needed") for t in sorted(options.restricted - used)),
+        *((t, "not_needed") for t in sorted(options.locked - used)),
+    ]
     assert result.drift_before.total < 1e-9
 
 
@@ -199,6 +206,23 @@ def test_band_trades_only_what_is_out_of_band(problem):
         weight = before.get(trade.ticker, 0.0) * prices[trade.ticker] / result.value
         width = options.band * (1 if options.band_type == "absolute" else target)
         assert target == 0 or abs(weight - target) > width
+
+
+def numbers(answer):
+    """Every number of a JSON answer."""
+    if isinstance(answer, dict):
+        answer = list(answer.values())
+    if isinstance(answer, list):
+        return [n for item in answer for n in numbers(item)]
+    return [answer] if isinstance(answer, float | int) and not isinstance(answer, bool) else []
+
+
+@SETTINGS
+@given(problems())
+def test_no_number_of_an_answer_is_a_rounding_error_of_zero(problem):
+    answer = rebalance(*problem).as_dict()
+    noise = [x for x in numbers(answer) if x != 0 and abs(x) < 1e-12]
+    assert noise == [], answer
 
 
 # ---------------------------------------------------------------------------------------------
@@ -386,6 +410,75 @@ def test_an_empty_account():
     assert result.value == 0 and result.cash_weight == 0
 
 
+def test_a_model_whose_weights_sum_to_one_in_floats_leaves_no_cash_target():
+    # 0.6 + 0.3 + 0.1 is 0.9999999999999999 in floats: the cash target was 1.1e-16.
+    model = {"AAA": 0.6, "BBB": 0.3, "CCC": 0.1}
+    result = rebalance([], 1000, PRICES, model, {"fractional": True})
+    assert result.cash_target == 0 and result.cash == 0 and result.cash_weight == 0
+    assert result.drift_after == Drift(total=0, max=0)
+    with_cash = rebalance([], 1000, PRICES, model, {"cash_target": 0.05})
+    assert with_cash.cash_target == 0.05
+
+
+def test_an_account_of_cash_only_with_nothing_to_buy_takes_a_lock():
+    # A cash target of 1 leaves no line at all: the lock once failed on an empty list.
+    result = rebalance([], 1000, PRICES, MODEL, {"cash_target": 1.0, "locked": ["AAA"]})
+    assert result.trades == () and result.positions == () and result.cash_target == 1
+    assert [(w.ticker, w.code) for w in result.warnings] == [("AAA", "not_needed")]
+
+
+def test_a_restricted_or_locked_ticker_neither_held_nor_in_the_model_is_named():
+    holdings = [*HOLDINGS, {"ticker": "EEE", "quantity": 0}]
+    options = {"restricted": ["DDD", "EEE", "ZZZ"], "locked": ["BBB", "YYY"]}
+    result = rebalance(holdings, 1000, {**PRICES, "EEE": 10.0}, MODEL, options)
+    unused = [(w.ticker, w.message) for w in result.warnings if w.code == "not_needed"]
+    assert unused == [
+        ("EEE", "EEE is neither held nor in the model: restricting it changed nothing"),
+        ("ZZZ", "ZZZ is neither held nor in the model: restricting it changed nothing"),
+        ("YYY", "YYY is neither held nor in the model: locking it changed nothing"),
+    ]
+    assert warned(result, "restricted") == {"DDD"} and warned(result, "locked") == {"BBB"}
+
+
+# ---------------------------------------------------------------------------------------------
+# A client's tickers: spaces around them dropped, case ignored
+
+SPELLINGS = ["aaa", " AAA", "Aaa ", "\taaa\n"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("spelling", SPELLINGS)
+def test_a_restricted_ticker_in_any_spelling_is_never_bought(mode, spelling):
+    holdings = [{"ticker": "BBB", "quantity": 60}, {"ticker": "DDD", "quantity": 100}]
+    options = {"mode": mode, "restricted": [spelling], "fractional": True}
+    result = rebalance(holdings, 5000, PRICES, MODEL, options)
+    assert "AAA" not in {t.ticker for t in result.trades if t.action == "buy"}
+    if mode != "sell_only":
+        assert warned(result, "restricted") == {"AAA"}
+    assert result == rebalance(holdings, 5000, PRICES, MODEL, {**options, "restricted": ["AAA"]})
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("spelling", SPELLINGS)
+def test_a_locked_ticker_in_any_spelling_is_never_traded(mode, spelling):
+    holdings = [{"ticker": "AAA", "quantity": 90}, {"ticker": "BBB", "quantity": 10}]
+    options = {"mode": mode, "locked": [spelling], "fractional": True}
+    result = rebalance(holdings, 0, PRICES, MODEL, options)
+    assert "AAA" not in {t.ticker for t in result.trades}
+    assert after(result)["AAA"] == 90
+    if mode != "buy_only":
+        assert warned(result, "locked") == {"AAA"}
+    assert result == rebalance(holdings, 0, PRICES, MODEL, {**options, "locked": ["AAA"]})
+
+
+def test_holdings_and_prices_in_any_spelling_are_the_same_tickers():
+    holdings = [{"ticker": f" {h['ticker'].lower()}", "quantity": h["quantity"]} for h in HOLDINGS]
+    prices = {f"{t.lower()} ": p for t, p in PRICES.items()}
+    assert rebalance(holdings, 1000, prices, MODEL) == rebalance(HOLDINGS, 1000, PRICES, MODEL)
+    known = rebalance(holdings, 1000, prices, MODEL, known=["aaa", "bbb", "ccc ", "DDD"])
+    assert trades(known) == trades(rebalance(HOLDINGS, 1000, PRICES, MODEL))
+
+
 # ---------------------------------------------------------------------------------------------
 # Bad input
 
@@ -408,6 +501,10 @@ def one(**change):
         ({"holdings": one(quantity=True)}, "holdings[1].quantity"),
         ({"holdings": one(ticker="AAA")}, "holdings[1].ticker"),
         ({"holdings": one(ticker="")}, "holdings[1].ticker"),
+        ({"holdings": one(ticker=" ")}, "holdings[1].ticker"),
+        ({"holdings": one(ticker="aaa ")}, "holdings[1].ticker"),
+        ({"holdings": one(ticker=7)}, "holdings[1].ticker"),
+        ({"prices": {**PRICES, " bbb": 50.0}}, "prices. bbb"),
         ({"holdings": one(ticker="XYZ")}, "prices.XYZ"),
         ({"holdings": [*HOLDINGS, 3]}, "holdings[3]"),
         ({"holdings": "AAA"}, "holdings"),
@@ -431,6 +528,9 @@ def one(**change):
         ({"options": {"fractional": "yes"}}, "options.fractional"),
         ({"options": {"restricted": "AAA"}}, "options.restricted"),
         ({"options": {"locked": ["AAA"], "restricted": ["AAA", "DDD"]}}, "options.locked"),
+        ({"options": {"locked": ["aaa"], "restricted": [" AAA"]}}, "options.locked"),
+        ({"options": {"restricted": ["AAA", ""]}}, "options.restricted[1]"),
+        ({"options": {"locked": [None]}}, "options.locked[0]"),
         ({"options": {"bands": 0.02}}, "options.bands"),
         ({"known": {"AAA", "BBB", "DDD"}}, "holdings[2].ticker"),
     ],
