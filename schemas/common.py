@@ -61,7 +61,8 @@ TICKER_INPUT_PATTERN = r"^\s*[A-Za-z0-9][A-Za-z0-9.\-/]{0,19}\s*$"
 class Ticker(fields.String):
     """A ticker as a client names it: surrounding spaces dropped, case ignored (``" mbb"`` is
     ``MBB``); what is not a ticker symbol at all is an error of the field (and its index in a
-    list, ``options.restricted[0]``)."""
+    list, ``options.restricted[0]``). Only ASCII is a symbol: ``"ſhy"`` is not SHY, though
+    Python upper-cases it so."""
 
     default_error_messages = {"ticker": "Not a ticker symbol: {input!r}."}
 
@@ -70,7 +71,7 @@ class Ticker(fields.String):
         super().__init__(metadata=metadata, **kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs) -> str:
-        text = super()._deserialize(value, attr, data, **kwargs).strip().upper()
-        if not re.fullmatch(TICKER_PATTERN, text):
+        text = super()._deserialize(value, attr, data, **kwargs).strip()
+        if not text.isascii() or not re.fullmatch(TICKER_PATTERN, text := text.upper()):
             raise self.make_error("ticker", input=value[:40])
         return text
