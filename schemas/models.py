@@ -4,6 +4,8 @@ import math
 
 from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates_schema
 
+from service.formats import without_residue
+
 from .common import PageQuerySchema, StrictSchema, Ticker
 from .variants import VariantSchema
 
@@ -100,6 +102,15 @@ class OrionModelSchema(Schema):
     securities = fields.List(fields.Nested(OrionSecuritySchema))
 
 
+class HeldWeights(fields.Dict):
+    """A version's ``{ticker: weight}`` less the weights that are floating point's residue
+    (under 1e-12, no position), as every format shows it (``service.formats.render``)."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        held = None if value is None else without_residue(value)
+        return super()._serialize(held, attr, obj, **kwargs)
+
+
 class RebalanceSchema(Schema):
     model_id = fields.String()
     version = fields.Integer()
@@ -109,8 +120,11 @@ class RebalanceSchema(Schema):
     note = fields.String(allow_none=True)
     hash = fields.String(attribute="content_hash")
     created_at = fields.DateTime()
-    weights = fields.Dict(
-        keys=fields.String(), values=fields.Float(), attribute="weights_by_ticker"
+    weights = HeldWeights(
+        keys=fields.String(),
+        values=fields.Float(),
+        attribute="weights_by_ticker",
+        metadata={"description": "{ticker: weight}, as in every format (no residue weights)."},
     )
 
 

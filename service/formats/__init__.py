@@ -12,11 +12,13 @@ from .allocation import CASH, percent_allocation
 from .registry import FORMATS, Format, NotAcceptable, UnknownFormat, negotiate
 from .render import (
     IREBAL_HEADER,
+    is_residue,
     render_csv,
     render_irebal,
     render_json,
     render_orion,
     tolerance_band,
+    without_residue,
 )
 
 __all__ = [
@@ -26,6 +28,7 @@ __all__ = [
     "Format",
     "NotAcceptable",
     "UnknownFormat",
+    "is_residue",
     "negotiate",
     "percent_allocation",
     "render_csv",
@@ -33,4 +36,5 @@ __all__ = [
     "render_json",
     "render_orion",
     "tolerance_band",
+    "without_residue",
 ]

@@ -127,8 +127,17 @@ def _holdings(document: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 
 def _dust(holding: object) -> bool:
     """Whether a holding's weight is floating point's residue (see the module doc)."""
-    weight = holding.get("weight") if isinstance(holding, Mapping) else None
+    return isinstance(holding, Mapping) and is_residue(holding.get("weight"))
+
+
+def is_residue(weight: object) -> bool:
+    """Whether ``weight`` is floating point's residue, not a position (see the module doc)."""
     return isinstance(weight, float) and 0 < abs(weight) < DUST
+
+
+def without_residue(weights: Mapping[str, float]) -> dict[str, float]:
+    """``{ticker: weight}`` less the residue weights: what every answer shows of a version."""
+    return {ticker: weight for ticker, weight in weights.items() if not is_residue(weight)}
 
 
 def _allocation(document: Mapping[str, Any], cash: object) -> dict[str, Decimal]:

@@ -37,6 +37,7 @@ from ..engine.sample import data_or_sample
 from ..engine.trades import rebalance_many
 from ..factsheets import document_names as factsheet_document_names
 from ..factsheets.build import factsheet_bodies
+from ..formats import without_residue
 from ..ledger import (
     add_rebalances,
     get_definition,
@@ -205,7 +206,7 @@ def json_rows(table: pd.DataFrame) -> list[dict]:
 def holdings(backtests: Mapping[str, Backtest]) -> dict[str, dict[str, float]]:
     """Each model's portfolio built at the end of the backtests' last month."""
     return {
-        model_id: {t: float(w) for t, w in b.rebalances[-1].weights.items()}
+        model_id: without_residue({t: float(w) for t, w in b.rebalances[-1].weights.items()})
         for model_id, b in backtests.items()
     }
 

@@ -13,6 +13,7 @@ from decimal import Decimal
 
 import pytest
 
+from schemas.models import RebalanceDetailSchema
 from service.engine.models import MODELS
 from service.ledger import get_definition, list_rebalances, make_engine, session_factory, upgrade
 from service.publishing import labels_of, publish_definitions, rendered_bodies, weights_document
@@ -27,7 +28,7 @@ NOISE = 1e-12
 
 @pytest.fixture(scope="module")
 def published(small_sample, small_backtests, tmp_path_factory):
-    """(model_id, version, bodies by format) of every recorded version."""
+    """(model_id, version, bodies by format, its rebalance answer) of every recorded version."""
     engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('ledger') / 'ledger.db'}")
     upgrade(engine)
     bodies = []
@@ -41,21 +42,22 @@ def published(small_sample, small_backtests, tmp_path_factory):
             definition = get_definition(session, model_id)
             for row in list_rebalances(session, model_id, limit=None):
                 document = weights_document(definition, row, labels)
-                bodies.append((model_id, row.version, rendered_bodies(document)))
+                answer = RebalanceDetailSchema().dump(row)  # GET .../rebalances/{version}
+                bodies.append((model_id, row.version, rendered_bodies(document), answer))
     engine.dispose()
     return bodies
 
 
 def test_every_model_has_its_monthly_versions(published, small_backtests):
     counts = {model_id: 0 for model_id in MODELS}
-    for model_id, _, _ in published:
+    for model_id, *_ in published:
         counts[model_id] += 1
     assert counts == {m: len(backtest.rebalances) for m, backtest in small_backtests.items()}
     assert min(counts.values()) > 100
 
 
 def test_every_irebal_file_sums_to_exactly_100(published):
-    for model_id, version, bodies in published:
+    for model_id, version, bodies, _ in published:
         rows = read_csv(bodies["irebal"].decode())
         assert rows[0] == ["Symbol", "Target %"], (model_id, version)
         percents = [Decimal(percent) for _, percent in rows[1:]]
@@ -65,7 +67,7 @@ def test_every_irebal_file_sums_to_exactly_100(published):
 
 
 def test_every_orion_document_has_every_field(published):
-    for model_id, version, bodies in published:
+    for model_id, version, bodies, _ in published:
         orion = read_orion(bodies["orion"].decode())
         assert {"name", "description"} <= set(orion), (model_id, version)
         assert orion["securities"], (model_id, version)
@@ -107,9 +109,10 @@ def residue(values: list[float]) -> list[float]:
 def test_no_weight_in_any_format_is_floating_point_residue(published):
     """The sample's backtests record a few weights of some 1e-17 (SRLN, IGSB): positions of
     nothing, which no format shows; every other holding is shown, at full precision in json and
-    csv."""
+    csv; nor does the version's rebalance answer."""
     shown = 0
-    for model_id, version, bodies in published:
+    for model_id, version, bodies, answer in published:
+        assert residue(numbers(answer)) == [], (model_id, version, "rebalance")
         for fmt, body in bodies.items():
             found = residue(body_numbers(fmt, body))
             assert found == [], (model_id, version, fmt, found)
@@ -124,12 +127,10 @@ def test_no_weight_in_any_format_is_floating_point_residue(published):
 def test_no_figure_of_the_performance_documents_is_floating_point_residue(
     small_sample, small_backtests
 ):
-    """The table, its monthly history's rows (its holdings feed the fact sheets only) and each
-    model's figures: the Agg Index's alpha to itself, for one, is 0 and not some 1e-17."""
+    """The table, its monthly history (rows and each model's holdings) and each model's
+    figures: the Agg Index's alpha to itself, for one, is 0 and not some 1e-17."""
     documents = performance_documents(small_sample, small_backtests)
     for name, document in documents.items():
-        if name == "performance.history":
-            document = {month: m["rows"] for month, m in document["months"].items()}
         found = residue(numbers(document))
         assert found == [], (name, found[:5])
     agg_index = next(r for r in documents["performance"]["rows"] if r["model_id"] == "agg-index")
