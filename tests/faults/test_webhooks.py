@@ -23,9 +23,11 @@ import subprocess
 import time
 import uuid
 from contextlib import suppress
+from pathlib import Path
 
 import pytest
 import requests
+import rq
 
 from tests.live import free_port, serve
 from tests.processes import processes_of
@@ -43,6 +45,11 @@ from .conftest import (
 MODEL = "agg-plus-baseline"
 DELIVERY_TIMEOUT = 90
 """Seconds a test waits for a webhook (a guard against waiting for ever, not a measurement)."""
+START_TIMEOUT = 120
+"""Seconds a worker has to start (import the engine and the fact sheets' libraries, load the
+solver): 3 s on a quiet machine, 11 s and more on one whose two cores run ten processes."""
+WAITING_FOR_REDIS = "redis unavailable: the worker waits for it"
+"""What a worker logs when Redis does not answer as it starts."""
 SETTINGS = {
     "PLUSALPHA_WEBHOOK_ALLOW_PRIVATE": "true",
     "PLUSALPHA_WEBHOOK_TIMEOUT": "2",
@@ -78,6 +85,20 @@ class Worker:
             with suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         self.process.wait()
+
+    def listening(self, redis: RedisServer) -> None:
+        """Return once this worker's RQ worker is registered in Redis, waiting for jobs: a test
+        then times what it does, not how long the worker took to start."""
+
+        def registered() -> bool:
+            assert self.process.poll() is None, f"the worker exited: {self.log_text()[-2000:]}"
+            with redis.client() as client:
+                return any(w.pid == self.process.pid for w in rq.Worker.all(connection=client))
+
+        wait_for(registered, "the worker's start", START_TIMEOUT)
+
+    def log_text(self) -> str:
+        return Path(self.log.name).read_text(errors="replace")
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -161,6 +182,7 @@ def service(tmp_path_factory, small_data_dir, postgres_unreachable):
         worker.start()
         try:
             with serve(environ) as base:
+                worker.listening(redis)
                 yield Service(base, bearer(secret), redis, worker, receiver)
         finally:
             worker.stop()
@@ -232,6 +254,7 @@ def test_the_worker_sigkilled_mid_delivery_delivers_after_its_restart(service):
     (first,) = service.receiver.wait_for(1, "/killed", DELIVERY_TIMEOUT)
     service.worker.kill()  # the request is in flight, held by the receiver
     service.worker.start()
+    service.worker.listening(service.redis)
     received = service.receiver.wait_for(2, "/killed", DELIVERY_TIMEOUT)
     assert {r.webhook_id for r in received} == {first.webhook_id}
     delivery = service.delivered(webhook["id"])
@@ -250,3 +273,54 @@ def test_a_push_recorded_while_redis_is_stopped_is_announced_once_it_is_back(ser
     (payload,) = service.receiver.verified(webhook["secret"], "/no-redis")
     assert payload["data"]["version"] == pushed["version"]
     assert service.delivered(webhook["id"])["id"] == received.webhook_id
+
+
+def test_a_worker_started_while_redis_is_down_delivers_once_it_is_back(service):
+    """RQ's worker raises when Redis is down as it starts: ``plusalpha worker`` waits for Redis
+    instead of exiting (and its dispatcher with it), leaving the outbox undelivered."""
+    webhook = service.subscribe("/started-without-redis")
+    service.worker.kill()
+    service.redis.kill()
+    try:
+        pushed = service.push(0.36)
+        waits = service.worker.log_text().count(WAITING_FOR_REDIS)
+        service.worker.start()
+        wait_for(
+            lambda: (
+                service.worker.process.poll() is not None
+                or service.worker.log_text().count(WAITING_FOR_REDIS) > waits
+            ),
+            "the worker's start",
+            START_TIMEOUT,
+        )
+        assert service.worker.process.poll() is None, service.worker.log_text()[-2000:]
+    finally:
+        service.redis.start()
+    (received,) = service.receiver.wait_for(1, "/started-without-redis", DELIVERY_TIMEOUT)
+    (payload,) = service.receiver.verified(webhook["secret"], "/started-without-redis")
+    assert payload["data"]["version"] == pushed["version"]
+    assert service.delivered(webhook["id"])["id"] == received.webhook_id
+
+
+def test_redis_stopped_during_a_delivery_leaves_the_worker_delivering_once_it_is_back(service):
+    """Redis killed while a job sends: RQ's worker quits at its next word to Redis, after the
+    job; ``plusalpha worker`` starts another once Redis is back, which sends the retry."""
+    service.receiver.answers["/redis-lost-mid-job"] = [HANG]
+    service.receiver.hang_seconds = 4
+    webhook = service.subscribe("/redis-lost-mid-job")
+    service.push(0.37)
+    (first,) = service.receiver.wait_for(1, "/redis-lost-mid-job", DELIVERY_TIMEOUT)
+    service.redis.kill()  # the request is in flight, held past the timeout by the receiver
+    try:
+        wait_for(
+            lambda: any(d["attempts"] for d in service.deliveries(webhook["id"])),
+            "the timed-out attempt recorded",
+            DELIVERY_TIMEOUT,
+        )
+    finally:
+        service.redis.start()
+    received = service.receiver.wait_for(2, "/redis-lost-mid-job", DELIVERY_TIMEOUT)
+    assert {r.webhook_id for r in received} == {first.webhook_id}
+    delivery = service.delivered(webhook["id"])
+    assert [a["status_code"] for a in delivery["attempts"]] == [None, 200]
+    assert service.worker.process.poll() is None
