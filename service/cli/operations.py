@@ -59,17 +59,15 @@ def worker_command(once: bool, burst: bool, progress: bool | None) -> None:
     from rq import Queue
 
     from ..worker.figures import MeasuredWorker
+    from ..worker.loop import work
     from ..worker.webhooks import run_dispatcher
 
     prepare_work_horses()
-    queue = Queue(QUEUE, connection=h.redis)
-    worker = MeasuredWorker([queue], connection=h.redis)
     if burst:
-        worker.work(burst=True)
+        MeasuredWorker([Queue(QUEUE, connection=h.redis)], connection=h.redis).work(burst=True)
         return
-    queue.enqueue(scheduled_run)
-    run_dispatcher()  # the webhooks outbox, polled beside the jobs
-    worker.work(with_scheduler=True)
+    run_dispatcher()  # the webhooks outbox, polled beside the jobs, Redis up or down
+    work(h, first=scheduled_run)  # through any Redis outage, until asked to stop
 
 
 def prepare_work_horses() -> None:

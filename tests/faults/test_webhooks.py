@@ -1,15 +1,18 @@
 """Webhooks through the real processes: gunicorn, the RQ worker (``plusalpha worker``, its
-dispatcher thread and work horses), a private Redis and PostgreSQL, and a receiver on loopback.
+dispatcher process and work horses), a private Redis and PostgreSQL, and a receiver on loopback.
 
 Acceptance 1 of issue 14: a subscription made through the API, a push recorded, and the receiver
 gets ``model.rebalanced`` signed so that ``standardwebhooks.webhooks.Webhook(secret).verify``
 passes. Then the faults: the receiver answering 500 twice, down then up, hanging past the
-timeout; the worker SIGKILLed mid-delivery; Redis stopped when the push is recorded. In each case
-the event is delivered, with one ``webhook-id``, and the delivery ends ``delivered``.
+timeout; the worker SIGKILLed mid-delivery; Redis stopped when the push is recorded, when the
+worker starts, and while a delivery is in flight. In each case the event is delivered, with one
+``webhook-id``, and the delivery ends ``delivered``.
 
 The servers are started once for the module (each test has its own subscription and receiver
 path): the worker first runs ``--once`` on the small data, so its monthly run at start finds
-nothing due and announces nothing. The retry schedule is shrunk to a second a retry and the
+nothing due and announces nothing, and the tests begin once the worker listens for jobs (it
+imports the engine and loads the solver first, seconds that grow many times on a loaded
+machine: a test times its fault, not that). The retry schedule is shrunk to a second a retry and the
 timeout to 2 s (``PLUSALPHA_WEBHOOK_RETRY_SCHEDULE``, ``PLUSALPHA_WEBHOOK_TIMEOUT``); http on
 127.0.0.1 is allowed by ``PLUSALPHA_WEBHOOK_ALLOW_PRIVATE=true``.
 """
@@ -23,9 +26,11 @@ import subprocess
 import time
 import uuid
 from contextlib import suppress
+from pathlib import Path
 
 import pytest
 import requests
+import rq
 
 from tests.live import free_port, serve
 from tests.processes import processes_of
@@ -43,6 +48,15 @@ from .conftest import (
 MODEL = "agg-plus-baseline"
 DELIVERY_TIMEOUT = 90
 """Seconds a test waits for a webhook (a guard against waiting for ever, not a measurement)."""
+START_TIMEOUT = 120
+"""Seconds a worker has to start (import the engine and the fact sheets' libraries, load the
+solver): a guard against waiting for ever, not a measurement."""
+FIRST_RUN_TIMEOUT = 180
+"""Seconds a test waits for a webhook sent by a worker that started during the test: a worker's
+first job is the monthly run, and after a Redis loss it backtests again to refill the figures
+the cache lost (37 s on a machine whose two cores run ten processes); deliveries wait behind it."""
+WAITING_FOR_REDIS = "redis unavailable: the worker waits for it"
+"""What a worker logs when Redis does not answer as it starts."""
 SETTINGS = {
     "PLUSALPHA_WEBHOOK_ALLOW_PRIVATE": "true",
     "PLUSALPHA_WEBHOOK_TIMEOUT": "2",
@@ -78,6 +92,20 @@ class Worker:
             with suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         self.process.wait()
+
+    def listening(self, redis: RedisServer) -> None:
+        """Return once this worker's RQ worker is registered in Redis, waiting for jobs: a test
+        then times what it does, not how long the worker took to start."""
+
+        def registered() -> bool:
+            assert self.process.poll() is None, f"the worker exited: {self.log_text()[-2000:]}"
+            with redis.client() as client:
+                return any(w.pid == self.process.pid for w in rq.Worker.all(connection=client))
+
+        wait_for(registered, "the worker's start", START_TIMEOUT)
+
+    def log_text(self) -> str:
+        return Path(self.log.name).read_text(errors="replace")
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -161,6 +189,7 @@ def service(tmp_path_factory, small_data_dir, postgres_unreachable):
         worker.start()
         try:
             with serve(environ) as base:
+                worker.listening(redis)
                 yield Service(base, bearer(secret), redis, worker, receiver)
         finally:
             worker.stop()
@@ -232,6 +261,7 @@ def test_the_worker_sigkilled_mid_delivery_delivers_after_its_restart(service):
     (first,) = service.receiver.wait_for(1, "/killed", DELIVERY_TIMEOUT)
     service.worker.kill()  # the request is in flight, held by the receiver
     service.worker.start()
+    service.worker.listening(service.redis)
     received = service.receiver.wait_for(2, "/killed", DELIVERY_TIMEOUT)
     assert {r.webhook_id for r in received} == {first.webhook_id}
     delivery = service.delivered(webhook["id"])
@@ -250,3 +280,55 @@ def test_a_push_recorded_while_redis_is_stopped_is_announced_once_it_is_back(ser
     (payload,) = service.receiver.verified(webhook["secret"], "/no-redis")
     assert payload["data"]["version"] == pushed["version"]
     assert service.delivered(webhook["id"])["id"] == received.webhook_id
+
+
+def test_a_worker_started_while_redis_is_down_delivers_once_it_is_back(service):
+    """RQ's worker raises when Redis is down as it starts: ``plusalpha worker`` waits for Redis
+    instead of exiting (and its dispatcher with it), leaving the outbox undelivered."""
+    webhook = service.subscribe("/started-without-redis")
+    service.worker.kill()
+    service.redis.kill()
+    try:
+        pushed = service.push(0.36)
+        waits = service.worker.log_text().count(WAITING_FOR_REDIS)
+        service.worker.start()
+        wait_for(
+            lambda: (
+                service.worker.process.poll() is not None
+                or service.worker.log_text().count(WAITING_FOR_REDIS) > waits
+            ),
+            "the worker's start",
+            START_TIMEOUT,
+        )
+        assert service.worker.process.poll() is None, service.worker.log_text()[-2000:]
+    finally:
+        service.redis.start()
+    (received,) = service.receiver.wait_for(1, "/started-without-redis", FIRST_RUN_TIMEOUT)
+    (payload,) = service.receiver.verified(webhook["secret"], "/started-without-redis")
+    assert payload["data"]["version"] == pushed["version"]
+    assert service.delivered(webhook["id"])["id"] == received.webhook_id
+    assert service.worker.log_text().count(WAITING_FOR_REDIS) == waits + 1
+
+
+def test_redis_stopped_during_a_delivery_leaves_the_worker_delivering_once_it_is_back(service):
+    """Redis killed while a job sends: RQ's worker quits at its next word to Redis, after the
+    job; ``plusalpha worker`` starts another once Redis is back, which sends the retry."""
+    service.receiver.answers["/redis-lost-mid-job"] = [HANG]
+    service.receiver.hang_seconds = 4
+    webhook = service.subscribe("/redis-lost-mid-job")
+    service.push(0.37)
+    (first,) = service.receiver.wait_for(1, "/redis-lost-mid-job", DELIVERY_TIMEOUT)
+    service.redis.kill()  # the request is in flight, held past the timeout by the receiver
+    try:
+        wait_for(
+            lambda: any(d["attempts"] for d in service.deliveries(webhook["id"])),
+            "the timed-out attempt recorded",
+            DELIVERY_TIMEOUT,
+        )
+    finally:
+        service.redis.start()
+    received = service.receiver.wait_for(2, "/redis-lost-mid-job", DELIVERY_TIMEOUT)
+    assert {r.webhook_id for r in received} == {first.webhook_id}
+    delivery = service.delivered(webhook["id"])
+    assert [a["status_code"] for a in delivery["attempts"]] == [None, 200]
+    assert service.worker.process.poll() is None
