@@ -74,7 +74,7 @@ PERFORMANCE_AS_OF = "2018-12"
 UNREACHABLE_RATE_LIMIT = "1000000000"
 MAX_EXAMPLES = 50
 RUN_TIMEOUT = 600
-"""Seconds: a run takes well under a minute; past this, something hangs."""
+"""Seconds: a run takes a minute or two (on a busy machine); past this, something hangs."""
 METHODS = {"get", "put", "post", "patch", "delete", "head", "options", "trace"}
 HOOKS = Path(__file__).with_name("schemathesis_hooks.py")
 CALLS = "hostile-calls.jsonl"
