@@ -26,11 +26,18 @@ gave, ``from`` below ``to``), and that refusal is documented. Every ``key_id`` s
 a key made to be revoked (``[parameters]`` of the configuration): otherwise the fuzzer, which
 reuses the ids the API answered, revokes or rotates the key it runs with, and every later answer
 is a 401.
+
+To what it generates, the run adds bodies a parser cannot read (issue 22; ``schemathesis_hooks.py``,
+loaded through ``SCHEMATHESIS_HOOKS``): nesting 1,000 and 20,000 levels deep, NULs and lone
+surrogates in strings and keys, JSON sent as ``text/plain``, as a form or with no
+``Content-Type``. Each kind must have gone over the wire and been refused, every time, with a 4xx
+problem, and, with the key, at least once with the parser's own status (:data:`HOSTILE_STATUS`).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -67,8 +74,21 @@ PERFORMANCE_AS_OF = "2018-12"
 UNREACHABLE_RATE_LIMIT = "1000000000"
 MAX_EXAMPLES = 50
 RUN_TIMEOUT = 600
-"""Seconds: a run takes well under a minute; past this, something hangs."""
+"""Seconds: a run takes a minute or two (on a busy machine); past this, something hangs."""
 METHODS = {"get", "put", "post", "patch", "delete", "head", "options", "trace"}
+HOOKS = Path(__file__).with_name("schemathesis_hooks.py")
+CALLS = "hostile-calls.jsonl"
+"""The file, in the run's working directory, where the hooks list the hostile requests sent."""
+HOSTILE_STATUS = {
+    "nested": 400,
+    "NUL": 422,
+    "lone surrogate": 422,
+    "Content-Type: text/plain": 415,
+    "Content-Type: application/x-www-form-urlencoded": 415,
+    "Content-Type: none": 415,
+}
+"""Each kind of unreadable body the hooks send, and the status the parser refuses it with."""
+PROBLEM = "application/problem+json"
 
 
 class Server(NamedTuple):
@@ -146,7 +166,8 @@ def schemathesis(server: Server, workdir: Path, authorization: str | None) -> di
         command += ["--header", f"Authorization: {authorization}"]
     run = subprocess.run(
         [str(part) for part in command],
-        cwd=workdir,  # where schemathesis keeps its own files
+        cwd=workdir,  # where schemathesis keeps its own files, and the hooks theirs
+        env={**os.environ, "SCHEMATHESIS_HOOKS": str(HOOKS)},
         capture_output=True,
         text=True,
         timeout=RUN_TIMEOUT,
@@ -156,6 +177,16 @@ def schemathesis(server: Server, workdir: Path, authorization: str | None) -> di
     return {**json.loads(report.read_text()), "output": output}
 
 
+def hostile_answers(workdir: Path) -> dict[str, list[tuple[int, str]]]:
+    """The ``(status, Content-Type)`` of each answer to a hostile request, by kind."""
+    answers: dict[str, list[tuple[int, str]]] = {}
+    calls = workdir / CALLS
+    for line in calls.read_text().splitlines() if calls.exists() else []:
+        call = json.loads(line)
+        answers.setdefault(call["kind"], []).append((call["status"], call["content_type"]))
+    return answers
+
+
 @pytest.mark.parametrize("with_key", [True, False], ids=["all scopes", "no key"])
 def test_every_operation_answers_as_documented(server, tmp_path, with_key):
     authorization = f"Bearer {server.key}" if with_key else None
@@ -163,6 +194,13 @@ def test_every_operation_answers_as_documented(server, tmp_path, with_key):
     assert report["exit_code"] == 0, report["output"]
     assert (report["failures"], report["errors"]) == ([], []), report["output"]
     assert report["operations"]["tested"] == len(operations()), report["operations"]
+    answers = hostile_answers(tmp_path)
+    assert set(answers) >= set(HOSTILE_STATUS), answers.keys()
+    for kind, answered in answers.items():
+        refused = {(400 <= status < 500, media_type) for status, media_type in answered}
+        assert refused == {(True, PROBLEM)}, (kind, answered)
+        if with_key and kind in HOSTILE_STATUS:
+            assert HOSTILE_STATUS[kind] in {status for status, _ in answered}, (kind, answered)
     if with_key:
         # The key was accepted everywhere, and it still is: the run did not revoke it.
         assert report["warnings"]["missing_auth"] == [], report["output"]
