@@ -57,6 +57,11 @@ def fail(status: int, detail: str, *, field: str | None = None, location: str = 
     raise Problem(status, detail, errors)
 
 
+def invalid(errors: list[dict]) -> Problem:
+    """The 422 of a body, naming each field at fault (``{"field", "in", "message"}``)."""
+    return Problem(422, "; ".join(f"{e['field']}: {e['message']}" for e in errors), errors)
+
+
 def problem_response(
     status: int, detail: str, errors: list[dict] | None = None, headers: dict | None = None
 ) -> Response:

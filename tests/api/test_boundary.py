@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from sqlalchemy import select
 
-from service.api.blueprint import MAX_JSON_DEPTH
+from service.api.bodies import MAX_JSON_DEPTH
 from service.api.extensions import get_session
 from service.api.log_filters import OncePerInterval
 from service.api.scopes import SCOPES

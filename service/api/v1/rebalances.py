@@ -29,7 +29,7 @@ from schemas.models import (
 from ..auth import current_key, require
 from ..blueprint import Blueprint
 from ..conditional import conditional
-from ..errors import Problem, fail
+from ..errors import Problem, fail, invalid
 from ..extensions import get_redis, get_session
 from .models import licensed_definition
 
@@ -167,10 +167,6 @@ def too_early(latest) -> dict:
         f"Must not be before {latest.effective_date.isoformat()}, "
         f"the effective date of version {latest.version}.",
     )
-
-
-def invalid(errors: list[dict]) -> Problem:
-    return Problem(422, "; ".join(f"{e['field']}: {e['message']}" for e in errors), errors)
 
 
 def field_error(field: str, message: str, location: str = "json") -> dict:

@@ -20,7 +20,7 @@ from ...engine.variants import FieldError, VariantError
 from ...worker.handles import queue_variant_builds
 from ..auth import current_key, require
 from ..blueprint import Blueprint
-from ..errors import Problem, fail
+from ..errors import Problem, fail, invalid
 from ..extensions import get_redis, get_session
 
 SCOPE = "variants:write"
@@ -43,10 +43,9 @@ def owned_variant(variant_id: str):
     return variant
 
 
-def invalid(errors) -> Problem:
+def invalid_variant(errors) -> Problem:
     """The 422 of a customization, naming each field at fault."""
-    fields = [{"field": e.field, "in": "json", "message": e.message} for e in errors]
-    return Problem(422, "; ".join(f"{e.field}: {e.message}" for e in errors), fields)
+    return invalid([{"field": e.field, "in": "json", "message": e.message} for e in errors])
 
 
 def duplicate(tenant: str, existing: str) -> Problem:
@@ -105,7 +104,9 @@ class Variants(MethodView):
         if not key.licensed_for(body["base_model"]):
             # As for a model that does not exist: the key learns nothing of the nine beyond it.
             known = "one of the nine models this key may read"
-            raise invalid([FieldError("base_model", f"{body['base_model']!r} is not {known}.")])
+            raise invalid_variant(
+                [FieldError("base_model", f"{body['base_model']!r} is not {known}.")]
+            )
         session = get_session()
         config = current_app.config
         try:
@@ -119,7 +120,7 @@ class Variants(MethodView):
             )
         except VariantError as error:
             session.rollback()
-            raise invalid(error.errors) from None
+            raise invalid_variant(error.errors) from None
         except DuplicateVariant as error:
             session.rollback()
             raise duplicate(tenant, error.existing) from None

@@ -31,7 +31,7 @@ from ...config import flag
 from ...engine.models import PASSIVE_BENCHMARKS
 from ..auth import current_key, licensed, require
 from ..blueprint import Blueprint
-from ..errors import Problem, fail
+from ..errors import fail, invalid
 from ..extensions import get_session
 
 SCOPE = "webhooks:write"
@@ -123,10 +123,6 @@ def undeliverable(event: str) -> str:
         f"No model in models can have a {event} event any more: name one of the nine models "
         f"(for it and its variants), or a variant {statuses} and not retired."
     )
-
-
-def invalid(errors: list[dict]) -> Problem:
-    return Problem(422, "; ".join(f"{e['field']}: {e['message']}" for e in errors), errors)
 
 
 def cursor_of(rows: list, limit: int) -> tuple[list, str | None]:
