@@ -21,12 +21,15 @@ from __future__ import annotations
 import logging
 import math
 import time
+from contextlib import suppress
 from dataclasses import dataclass, field
 
 import redis
 from rq import Worker
 
 FIGURES_KEY = "pa:worker:figures"
+CHANNEL_STOP_SECONDS = 1.0
+"""How long a worker that ends waits for the thread of its command channel."""
 JOB_BUCKETS = (0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
 """Upper bounds of the job-duration histogram, in seconds: a small batch of trade lists takes
 well under a second, a run of every backtest minutes."""
@@ -117,11 +120,29 @@ def duration(job) -> float | None:
 
 
 class MeasuredWorker(Worker):
-    """RQ's worker, adding each job's duration and outcome to the figures.
+    """RQ's worker, adding each job's duration and outcome to the figures, and leaving its
+    command channel within :data:`CHANNEL_STOP_SECONDS` as it ends.
 
-    RQ calls these two at the end of every job: in the process that ran it, or in the worker
-    when that process was killed (a failure whose duration is unknown).
+    RQ calls ``handle_job_*`` at the end of every job: in the process that ran it, or in the
+    worker when that process was killed (a failure whose duration is unknown).
     """
+
+    def unsubscribe(self) -> None:
+        """Leave the worker's command channel, waiting at most :data:`CHANNEL_STOP_SECONDS` for
+        the thread that reads it (it closes the channel's connection as it ends); once.
+
+        RQ's own waits for that thread without a bound (redis-py 8's ``stop()``), and the thread
+        may be in a 60 s wait: once the unsubscribe's answer is read, redis-py waits for a new
+        subscription before it looks at whether it should stop (after a Redis restart the thread
+        is in its 60 s read). A worker asked to stop then took a minute to end, and one that
+        Redis failed a minute before its successor started.
+        """
+        if self.pubsub_thread is None:
+            return
+        with suppress(redis.RedisError):
+            self.pubsub.unsubscribe()  # wakes the thread, when Redis answers
+        self.pubsub_thread.stop(timeout=CHANNEL_STOP_SECONDS)
+        self.pubsub_thread = None
 
     def handle_job_success(self, job, *args, **kwargs):
         super().handle_job_success(job, *args, **kwargs)

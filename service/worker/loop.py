@@ -14,7 +14,6 @@ import logging
 import signal
 import time
 from collections.abc import Callable
-from contextlib import suppress
 
 from redis.exceptions import RedisError
 from rq import Queue
@@ -30,29 +29,13 @@ log = logging.getLogger(__name__)
 
 
 class Worker(MeasuredWorker):
-    """The measured RQ worker, remembering that it was asked to stop (SIGTERM, SIGINT), and
-    ending within :data:`RECONNECT_SECONDS` of its loop."""
+    """The measured RQ worker, remembering that it was asked to stop (SIGTERM, SIGINT)."""
 
     stop_requested = False
 
     def handle_warm_shutdown_request(self) -> None:
         self.stop_requested = True
         super().handle_warm_shutdown_request()
-
-    def unsubscribe(self) -> None:
-        """Leave the worker's command channel, waiting at most :data:`RECONNECT_SECONDS` for
-        the thread that reads it (it closes the channel's connection as it ends); once.
-
-        RQ's own waits for that thread without a bound (redis-py 8's ``stop()``), and once
-        Redis has restarted the thread wakes only at the end of its 60 s read: a worker that
-        Redis failed took a minute to end, and its successor to start.
-        """
-        if self.pubsub_thread is None:
-            return
-        with suppress(RedisError):
-            self.pubsub.unsubscribe()  # wakes the thread, when Redis answers
-        self.pubsub_thread.stop(timeout=RECONNECT_SECONDS)
-        self.pubsub_thread = None
 
 
 def work(h: Handles, first: Callable | None = None) -> None:

@@ -152,10 +152,12 @@ def live(tmp_path_factory, postgres_unreachable, small_sample):
 
 
 def start_worker(environ: dict, log: Path) -> subprocess.Popen:
-    """An RQ worker on the service's queue, with the app's variables from ``environ`` only."""
+    """An RQ worker of the service's class on its queue, with the app's variables from
+    ``environ`` only (RQ's own class may take a minute to stop: ``MeasuredWorker.unsubscribe``)."""
     env = {name: value for name, value in os.environ.items() if name not in VARIABLES}
     rq = Path(sys.executable).with_name("rq")
     command = [str(rq), "worker", "--url", REDIS_URL, "plusalpha"]
+    command += ["--worker-class", "service.worker.figures.MeasuredWorker"]
     with log.open("wb") as out:
         return subprocess.Popen(command, env=env | environ, stdout=out, stderr=subprocess.STDOUT)
 
