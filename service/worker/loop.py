@@ -52,9 +52,10 @@ def work(h: Handles, first: Callable | None = None) -> None:
         wait_for_redis(h)
         worker, ended = None, "it quit"
         try:
-            worker = Worker([Queue(QUEUE, connection=h.redis)], connection=h.redis)
+            queue = Queue(QUEUE, connection=h.redis)
+            worker = Worker([queue], connection=h.redis)
             if first is not None:
-                Queue(QUEUE, connection=h.redis).enqueue(first)
+                queue.enqueue(first)
                 first = None
             worker.work(with_scheduler=True)
         except RedisError as error:

@@ -469,6 +469,7 @@ def test_a_locked_ticker_in_any_spelling_is_never_traded(mode, spelling):
     if mode != "buy_only":
         assert warned(result, "locked") == {"AAA"}
     assert result == rebalance(holdings, 0, PRICES, MODEL, {**options, "locked": ["AAA"]})
+    assert result == rebalance(holdings, 0, PRICES, MODEL, {**options, "locked": ["AAA"]})
 
 
 def test_holdings_and_prices_in_any_spelling_are_the_same_tickers():
