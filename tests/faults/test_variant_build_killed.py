@@ -4,7 +4,8 @@ acceptance 4).
 The build (:func:`service.worker.variants.build_variants`, the RQ job the monthly run and the
 API queue) runs in a process of its own on the small data directory (37 monthly rebalances),
 against the PostgreSQL ledger and a private Redis. It is killed twice: while it writes the
-variant's months (the transaction is open), and after it committed them, with some published
+variant's months (the transaction is open: the test holds the outbox it writes next, so the
+kill cannot race the commit), and after it committed them, with some published
 to the cache and not all. A third build runs to its end.
 
 What must hold: the variant is ``ready`` only after the last build; the ledger holds each of
@@ -88,7 +89,11 @@ def test_a_killed_build_is_completed_by_the_next_and_no_month_is_recorded_twice(
         return len(versions(h.redis, variant_id, limit=MONTHS + 1))
 
     try:
-        kill_when(build(environ, variant_id), writing, "the months being written")
+        # The build inserts its months, then their event into the outbox, then commits: with
+        # the outbox held, it waits between the two, so the kill lands before the commit.
+        with ledger.connect() as outbox_held:
+            outbox_held.execute(text("LOCK TABLE webhook_events IN SHARE MODE"))
+            kill_when(build(environ, variant_id), writing, "the months being written")
         with h.sessions() as session:
             assert list_rebalances(session, variant_id, limit=None) == []  # nothing half-done
             assert get_variant(session, variant_id).status == "building"
